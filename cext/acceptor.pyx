@@ -1,0 +1,87 @@
+# Leader/follower accept for a daemon's worker threads.
+#
+# Every idle worker thread waits in epoll_wait() on one per-process epoll set
+# that holds the group's listening sockets and an eventfd. Only idle threads
+# wait, so a process accepts only while it has a free thread; the kernel wakes
+# one waiter per ready listener (EPOLLEXCLUSIVE across the group's processes),
+# and a thread that loses the race to accept() just waits again. stop() makes
+# the eventfd readable for good, which wakes every waiter and makes accept()
+# return -1: the way worker threads learn that the process is shutting down.
+
+cdef class Acceptor:
+    """Hands accepted connections (non-blocking fds) to worker threads."""
+    cdef int epfd
+    cdef int wakefd
+    cdef list listen_fds
+
+    def __cinit__(self, fds):
+        cdef epoll_event ev
+        cdef int fd
+        self.epfd = -1
+        self.wakefd = -1
+        self.listen_fds = [int(f) for f in fds]
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            raise_errno(errno, "epoll_create1")
+        self.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.wakefd < 0:
+            raise_errno(errno, "eventfd")
+        ev.events = EPOLLIN
+        ev.data.fd = self.wakefd
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.wakefd, &ev) < 0:
+            raise_errno(errno, "epoll_ctl(eventfd)")
+        for fd in self.listen_fds:
+            ev.events = EPOLLIN | EPOLLEXCLUSIVE
+            ev.data.fd = fd
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+                raise_errno(errno, "epoll_ctl(listener)")
+
+    def __dealloc__(self):
+        if self.epfd >= 0:
+            close(self.epfd)
+        if self.wakefd >= 0:
+            close(self.wakefd)
+
+    def accept(self):
+        """Wait for a connection; its fd (non-blocking), or -1 once stopped."""
+        cdef epoll_event ev
+        cdef int rc, fd = -1, err = 0
+        cdef int wake = self.wakefd
+        with nogil:
+            while True:
+                rc = epoll_wait(self.epfd, &ev, 1, -1)
+                if rc < 0:
+                    if errno == EINTR:
+                        continue
+                    err = errno
+                    break
+                if rc == 0:
+                    continue
+                if ev.data.fd == wake:
+                    fd = -1
+                    break
+                fd = accept4(ev.data.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                if fd >= 0:
+                    break
+                # Lost the race to another thread or process, or the client
+                # gave up in the backlog: wait again. Out of fds: back off a
+                # little instead of spinning on a listener that stays ready.
+                if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
+                    poll(NULL, 0, 10)
+        if err:
+            raise_errno(err, "epoll_wait")
+        return fd
+
+    def stop(self):
+        """Wake every waiting thread; accept() returns -1 from now on."""
+        cdef unsigned long long one = 1
+        if self.wakefd >= 0:
+            write(self.wakefd, &one, 8)
+
+    @property
+    def stopped(self):
+        cdef pollfd p
+        p.fd = self.wakefd
+        p.events = POLLIN
+        p.revents = 0
+        return poll(&p, 1, 0) == 1

@@ -1,0 +1,107 @@
+# System calls used by the extension, declared nogil: the I/O paths run
+# without the GIL so other worker threads keep running Python.
+
+cdef extern from "errno.h" nogil:
+    int errno
+    enum:
+        EINTR
+        EAGAIN
+        EWOULDBLOCK
+        ECONNABORTED
+        EMFILE
+        ENFILE
+        ENOBUFS
+        ENOMEM
+        EPROTO
+        EPIPE
+        ECONNRESET
+        EINVAL
+        EBADF
+        ETIMEDOUT
+
+cdef extern from "unistd.h" nogil:
+    ssize_t read(int fd, void *buf, size_t count)
+    ssize_t write(int fd, const void *buf, size_t count)
+    int close(int fd)
+
+cdef extern from "sys/types.h":
+    ctypedef long off_t
+
+cdef extern from "sys/socket.h" nogil:
+    ctypedef unsigned int socklen_t
+    struct sockaddr:
+        pass
+    ssize_t recv(int fd, void *buf, size_t n, int flags)
+    ssize_t send(int fd, const void *buf, size_t n, int flags)
+    int accept4(int fd, sockaddr *addr, socklen_t *addrlen, int flags)
+    int shutdown(int fd, int how)
+    int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+    enum:
+        SHUT_RD
+        SHUT_WR
+        SHUT_RDWR
+        MSG_NOSIGNAL
+        MSG_DONTWAIT
+        SOCK_NONBLOCK
+        SOCK_CLOEXEC
+
+cdef extern from "sys/sendfile.h" nogil:
+    ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+
+cdef extern from "poll.h" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum:
+        POLLIN
+        POLLOUT
+        POLLERR
+        POLLHUP
+        POLLNVAL
+
+cdef extern from "sys/epoll.h" nogil:
+    union epoll_data_t:
+        void *ptr
+        int fd
+        unsigned int u32
+        unsigned long long u64
+    struct epoll_event:
+        unsigned int events
+        epoll_data_t data
+    int epoll_create1(int flags)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+    enum:
+        EPOLL_CLOEXEC
+        EPOLL_CTL_ADD
+        EPOLL_CTL_MOD
+        EPOLL_CTL_DEL
+        EPOLLIN
+        EPOLLOUT
+        EPOLLERR
+        EPOLLHUP
+        EPOLLONESHOT
+        EPOLLEXCLUSIVE
+        EPOLLRDHUP
+
+cdef extern from "sys/eventfd.h" nogil:
+    int eventfd(unsigned int initval, int flags)
+    enum:
+        EFD_CLOEXEC
+        EFD_NONBLOCK
+
+cdef extern from "string.h" nogil:
+    void *memcpy(void *dest, const void *src, size_t n)
+    void *memchr(const void *s, int c, size_t n)
+    void *memmove(void *dest, const void *src, size_t n)
+
+cdef extern from "time.h" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec *tp)
+    enum:
+        CLOCK_MONOTONIC

@@ -1,0 +1,99 @@
+# Validation and serialisation of the status and headers an application gives
+# start_response(). Nothing invalid may reach the wire: a status or header
+# with CR, LF, NUL or another control character, a non-token header name or a
+# non-latin-1 string raises ResponseError, which the runner turns into a 500.
+
+cdef unsigned char _TOKEN[256]
+cdef unsigned char _FIELD[256]
+
+
+cdef void _init_tables() noexcept:
+    cdef int c
+    cdef bytes extra = b"!#$%&'*+-.^_`|~"
+    for c in range(256):
+        _TOKEN[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
+        # field-content: HTAB, SP, VCHAR and obs-text; never CTL or DEL.
+        _FIELD[c] = c == 9 or (32 <= c <= 126) or c >= 128
+    for c in extra:
+        _TOKEN[c] = 1
+
+
+_init_tables()
+
+
+cdef bytes _latin1(object s, str what):
+    if type(s) is not str:
+        raise ResponseError(f"{what} must be str, not {type(s).__name__}: {s!r:.60}")
+    try:
+        return (<str>s).encode("latin-1")
+    except UnicodeEncodeError:
+        raise ResponseError(f"{what} is not latin-1 encodable: {s!r:.60}") from None
+
+
+cdef int _check_field(bytes b, str what) except -1:
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t i, n = len(b)
+    for i in range(n):
+        if not _FIELD[p[i]]:
+            raise ResponseError(f"{what} contains the control character 0x{p[i]:02x}")
+    return 0
+
+
+cpdef int parse_status(object status) except -1:
+    """The status code of a PEP 3333 status string such as '200 OK'."""
+    cdef bytes b = _latin1(status, "status")
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = len(b)
+    if n < 3 or not (48 <= p[0] <= 57 and 48 <= p[1] <= 57 and 48 <= p[2] <= 57) \
+            or (n > 3 and p[3] != 32):
+        raise ResponseError(f"status {status!r:.60} is not '<3 digits> <reason>'")
+    _check_field(b, "status")
+    cdef int code = (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)
+    if code < 100:
+        raise ResponseError(f"status code {code} is out of range (100-599)")
+    return code
+
+
+def encode_head(bytes prefix, object status, object headers):
+    """Validate and serialise a response head.
+
+    Returns (code, head, content_length): head is prefix + status + CRLF +
+    one 'Name: value' CRLF per header, without the blank line that ends the
+    head, so the caller can append headers of its own; content_length is -1
+    when the application gave none.
+    """
+    cdef int code = parse_status(status)
+    cdef long long clen = -1
+    if type(headers) is not list:
+        raise ResponseError(f"headers must be a list, not {type(headers).__name__}")
+    cdef bytearray out = bytearray(prefix)
+    out += (<str>status).encode("latin-1")
+    out += b"\r\n"
+    cdef bytes name, value
+    cdef const unsigned char *p
+    cdef Py_ssize_t i, n
+    for item in <list>headers:
+        if type(item) is not tuple or len(<tuple>item) != 2:
+            raise ResponseError(f"header {item!r:.60} is not a (name, value) tuple")
+        name = _latin1((<tuple>item)[0], "header name")
+        value = _latin1((<tuple>item)[1], "header value")
+        n = len(name)
+        p = <const unsigned char *>PyBytes_AS_STRING(name)
+        if n == 0:
+            raise ResponseError("empty header name")
+        for i in range(n):
+            if not _TOKEN[p[i]]:
+                raise ResponseError(
+                    f"header name {name!r:.60} has the invalid character 0x{p[i]:02x}")
+        _check_field(value, f"header {name.decode('latin-1')!r} value")
+        if n == 14 and name.lower() == b"content-length":
+            if not value.isdigit() or len(value) > 18:
+                raise ResponseError(f"Content-Length {value!r:.60} is not a byte count")
+            if clen >= 0 and clen != int(value):
+                raise ResponseError("conflicting Content-Length headers")
+            clen = int(value)
+        out += name
+        out += b": "
+        out += value
+        out += b"\r\n"
+    return code, bytes(out), clen

@@ -1,0 +1,363 @@
+# A connected, non-blocking socket with a read buffer and timeouts.
+#
+# Every system call runs without the GIL; a timeout is a poll() on the fd, so
+# a stuck peer costs a sleeping thread, never the GIL. The read buffer lets
+# the request head be read in large gulps: whatever follows the head (the
+# start of the body) stays here and is served first by read()/readline().
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_XDECREF
+
+cdef extern from "Python.h":
+    # Raw-pointer forms, so a short read can shrink the bytes in place.
+    PyObject *bytes_alloc "PyBytes_FromStringAndSize"(const char *, Py_ssize_t) except NULL
+    int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
+from libc.stdlib cimport free, malloc, realloc
+
+DEF INITIAL_BUFFER = 65536 + 8
+DEF RECV_CHUNK = 65536
+
+# Nanoseconds of CLOCK_MONOTONIC at the last socket activity of this process
+# (a read of request data or a write of response data). The watchdog reads it
+# for inactivity-timeout; an aligned 64-bit store is atomic on our targets.
+cdef long long g_last_activity_ns = 0
+
+
+cdef inline long long monotonic_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <long long>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline void note_activity() noexcept nogil:
+    global g_last_activity_ns
+    g_last_activity_ns = monotonic_ns()
+
+
+def last_activity_ns():
+    """CLOCK_MONOTONIC ns of the process's last request I/O (0 = none yet)."""
+    return g_last_activity_ns
+
+
+cdef int wait_fd(int fd, short events, int timeout_ms) noexcept nogil:
+    """poll() one fd; 1 ready, 0 timed out, -1 error (errno set)."""
+    cdef pollfd p
+    cdef int rc
+    p.fd = fd
+    p.events = events
+    while True:
+        p.revents = 0
+        rc = poll(&p, 1, timeout_ms)
+        if rc < 0 and errno == EINTR:
+            continue
+        return rc
+
+
+cdef class Conn:
+    """One accepted connection; owns the fd and closes it exactly once."""
+    cdef int fd
+    cdef int timeout_ms
+    cdef char *buf
+    cdef Py_ssize_t cap
+    cdef Py_ssize_t rpos
+    cdef Py_ssize_t rend
+    cdef bint eof
+
+    def __cinit__(self, int fd, double timeout=60.0):
+        self.fd = fd
+        self.timeout_ms = -1 if timeout <= 0 else <int>(timeout * 1000)
+        self.cap = INITIAL_BUFFER
+        self.buf = <char *>malloc(self.cap)
+        if self.buf is NULL:
+            raise MemoryError()
+        self.rpos = 0
+        self.rend = 0
+        self.eof = False
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1
+        free(self.buf)
+
+    @property
+    def fileno(self):
+        return self.fd
+
+    @property
+    def buffered(self):
+        """Bytes received but not consumed yet."""
+        return self.rend - self.rpos
+
+    def set_timeout(self, double timeout):
+        self.timeout_ms = -1 if timeout <= 0 else <int>(timeout * 1000)
+
+    cdef int _compact(self, Py_ssize_t need) except -1:
+        """Make room for `need` more bytes after rend."""
+        cdef Py_ssize_t live = self.rend - self.rpos
+        cdef char *nbuf
+        if self.rpos and (self.cap - self.rend < need):
+            memmove(self.buf, self.buf + self.rpos, live)
+            self.rpos = 0
+            self.rend = live
+        if self.cap - self.rend < need:
+            nbuf = <char *>realloc(self.buf, self.rend + need)
+            if nbuf is NULL:
+                raise MemoryError()
+            self.buf = nbuf
+            self.cap = self.rend + need
+        return 0
+
+    cdef Py_ssize_t _recv(self, char *dst, Py_ssize_t n) except -2:
+        """recv up to n bytes into dst; 0 at EOF. Waits up to the timeout."""
+        cdef ssize_t got
+        cdef int err = 0, ready
+        if self.fd < 0:
+            raise OSError(EBADF, "connection is closed")
+        with nogil:
+            while True:
+                got = recv(self.fd, dst, n, 0)
+                if got >= 0:
+                    break
+                err = errno
+                if err == EINTR:
+                    continue
+                if err != EAGAIN:
+                    break
+                ready = wait_fd(self.fd, POLLIN, self.timeout_ms)
+                if ready == 0:
+                    err = ETIMEDOUT
+                    break
+                if ready < 0:
+                    err = errno
+                    break
+            if got > 0:
+                note_activity()
+        if got < 0:
+            if err == ETIMEDOUT:
+                raise_timeout("reading from peer")
+            raise_errno(err, "reading from peer")
+        if got == 0:
+            self.eof = True
+        return got
+
+    cdef Py_ssize_t fill(self, Py_ssize_t want=RECV_CHUNK) except -1:
+        """Read more into the buffer; returns the bytes added (0 at EOF)."""
+        cdef Py_ssize_t got
+        if self.eof:
+            return 0
+        self._compact(want)
+        got = self._recv(self.buf + self.rend, self.cap - self.rend)
+        self.rend += got
+        return got
+
+    cdef int require(self, Py_ssize_t n) except -1:
+        """Have at least n buffered bytes; 1 if so, 0 if EOF came first."""
+        while self.rend - self.rpos < n:
+            if self.fill(max(n - (self.rend - self.rpos), RECV_CHUNK)) == 0:
+                return 0
+        return 1
+
+    def read_frame(self):
+        """Read one uwsgi request frame; returns its variables as a dict.
+
+        Raises EOFError if the peer closed before a whole frame arrived and
+        FramingError subclasses for bad frames.
+        """
+        cdef Py_ssize_t size
+        if not self.require(1):
+            raise EOFError("connection closed before a request frame")
+        check_modifiers(<unsigned char *>self.buf + self.rpos, self.rend - self.rpos)
+        if not self.require(C_HEADER_SIZE):
+            raise EOFError("connection closed inside the frame header")
+        check_modifiers(<unsigned char *>self.buf + self.rpos, self.rend - self.rpos)
+        size = _u16(<unsigned char *>self.buf + self.rpos + 1)
+        if not self.require(C_HEADER_SIZE + size):
+            raise EOFError("connection closed inside the frame variables")
+        cdef dict env = {}
+        decode_vars_into(env, <unsigned char *>self.buf + self.rpos + C_HEADER_SIZE, size)
+        self.rpos += C_HEADER_SIZE + size
+        return env
+
+    cdef bytes take(self, Py_ssize_t n):
+        """Up to n bytes: buffered ones first, else one recv straight into the result."""
+        cdef Py_ssize_t avail = self.rend - self.rpos
+        cdef bytes out
+        cdef PyObject *raw
+        cdef Py_ssize_t got
+        if n <= 0:
+            return b""
+        if avail:
+            if n > avail:
+                n = avail
+            out = PyBytes_FromStringAndSize(self.buf + self.rpos, n)
+            self.rpos += n
+            return out
+        if self.eof:
+            return b""
+        if n <= 8192:
+            # Small reads go through the buffer to batch later ones.
+            self.fill(RECV_CHUNK)
+            return self.take(n)
+        # Receive straight into a fresh bytes object, shrunk in place after a
+        # short read: while `raw` is our only reference, resizing is legal.
+        raw = bytes_alloc(NULL, n)
+        try:
+            got = self._recv(PyBytes_AS_STRING(<object>raw), n)
+        except BaseException:
+            Py_XDECREF(raw)
+            raise
+        if got != n:
+            _PyBytes_Resize(&raw, got)
+        out = <bytes>raw
+        Py_XDECREF(raw)
+        return out
+
+    cdef bytes take_line(self, Py_ssize_t limit):
+        """Bytes up to and including the next LF, at most limit bytes, b'' at EOF."""
+        cdef char *nl
+        cdef Py_ssize_t scanned = 0, n
+        cdef bytes out
+        while True:
+            n = self.rend - self.rpos
+            if n > limit:
+                n = limit
+            nl = <char *>memchr(self.buf + self.rpos + scanned, b'\n', n - scanned)
+            if nl is not NULL:
+                n = nl - (self.buf + self.rpos) + 1
+                break
+            if n >= limit:
+                break
+            scanned = n
+            if self.fill(RECV_CHUNK) == 0:
+                n = self.rend - self.rpos
+                break
+        out = PyBytes_FromStringAndSize(self.buf + self.rpos, n)
+        self.rpos += n
+        return out
+
+    def recv(self, Py_ssize_t n):
+        """Up to n bytes (b'' at EOF); waits up to the timeout."""
+        return self.take(n)
+
+    def sendall(self, data):
+        """Send every byte of data (bytes-like), waiting up to the timeout per stall."""
+        cdef const unsigned char[::1] view = data
+        if view.shape[0]:
+            self._send(<const char *>&view[0], view.shape[0])
+
+    cdef int _send(self, const char *p, Py_ssize_t n) except -1:
+        cdef ssize_t sent
+        cdef int err = 0, ready
+        if self.fd < 0:
+            raise OSError(EBADF, "connection is closed")
+        with nogil:
+            while n > 0:
+                sent = send(self.fd, p, n, MSG_NOSIGNAL)
+                if sent >= 0:
+                    p += sent
+                    n -= sent
+                    continue
+                err = errno
+                if err == EINTR:
+                    continue
+                if err != EAGAIN:
+                    break
+                ready = wait_fd(self.fd, POLLOUT, self.timeout_ms)
+                if ready == 0:
+                    err = ETIMEDOUT
+                    break
+                if ready < 0:
+                    err = errno
+                    break
+                err = 0
+            note_activity()
+        if n > 0:
+            if err == ETIMEDOUT:
+                raise_timeout("writing to peer")
+            raise_errno(err, "writing to peer")
+        return 0
+
+    def sendfile(self, int in_fd, long long offset, long long count):
+        """Send count bytes of in_fd from offset (count < 0: to EOF); returns bytes sent."""
+        cdef off_t off = offset
+        cdef ssize_t sent
+        cdef long long total = 0
+        cdef int err = 0, ready
+        cdef size_t step
+        if self.fd < 0:
+            raise OSError(EBADF, "connection is closed")
+        with nogil:
+            while count < 0 or total < count:
+                step = 1 << 30 if count < 0 else <size_t>min(count - total, 1 << 30)
+                sent = sendfile(self.fd, in_fd, &off, step)
+                if sent > 0:
+                    total += sent
+                    note_activity()
+                    continue
+                if sent == 0:
+                    break
+                err = errno
+                if err == EINTR:
+                    continue
+                if err != EAGAIN:
+                    break
+                ready = wait_fd(self.fd, POLLOUT, self.timeout_ms)
+                if ready == 0:
+                    err = ETIMEDOUT
+                    break
+                if ready < 0:
+                    err = errno
+                    break
+                err = 0
+        if err:
+            if err == ETIMEDOUT:
+                raise_timeout("writing to peer")
+            raise_errno(err, "sendfile to peer")
+        return total
+
+    def shutdown_write(self):
+        """Half-close: the peer reads EOF after what was sent."""
+        if self.fd >= 0:
+            shutdown(self.fd, SHUT_WR)
+
+    def discard(self, long long limit, double timeout):
+        """Read and drop up to limit bytes for at most timeout seconds.
+
+        Used before close so that unread request data does not turn the close
+        into a reset that could destroy the response in flight.
+        """
+        cdef long long dropped = self.rend - self.rpos
+        cdef long long deadline = monotonic_ns() + <long long>(timeout * 1e9)
+        cdef long long left
+        cdef ssize_t got
+        cdef int ready
+        self.rpos = self.rend = 0
+        if self.fd < 0 or self.eof:
+            return dropped
+        with nogil:
+            while dropped < limit:
+                got = recv(self.fd, self.buf, self.cap, 0)
+                if got > 0:
+                    dropped += got
+                    continue
+                if got == 0:
+                    break
+                if errno == EINTR:
+                    continue
+                if errno != EAGAIN:
+                    break
+                left = (deadline - monotonic_ns()) // 1000000
+                if left <= 0:
+                    break
+                ready = wait_fd(self.fd, POLLIN, <int>left)
+                if ready <= 0:
+                    break
+        return dropped
+
+    def close(self):
+        """Close the fd (idempotent)."""
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1

@@ -1,0 +1,3 @@
+from fastwsgi.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The command line: ``fastwsgi serve APP ...``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from fastwsgi import __version__
+from fastwsgi import log as logmod
+from fastwsgi.appload import default_group_name
+from fastwsgi.config import SETTINGS, GroupConfig, convert, validate_group_name
+from fastwsgi.errors import ConfigError
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "daemon process group options (the WSGIDaemonProcess options of the same names)")
+    for s in SETTINGS:
+        default = "" if s.default is None else f" (default: {s.default})"
+        group.add_argument(f"--{s.name}", dest=s.attr, metavar=s.valid.split()[0].upper()
+                           if s.kind is not str else "NAME", default=None,
+                           help=s.help + default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastwsgi",
+        description="mod_wsgi daemon mode as a standalone WSGI server.")
+    parser.add_argument("--version", action="version", version=f"fastwsgi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve", help="run one application in a daemon process group",
+        description="Run APP in a daemon process group: N processes x M threads that "
+                    "answer requests on a UNIX socket in the uwsgi protocol (what Apache's "
+                    "mod_proxy_uwsgi and nginx's uwsgi_pass speak).")
+    serve.add_argument("app", metavar="APP",
+                       help="a WSGI script (/srv/site/app.wsgi, app.py; defines 'application', "
+                            "or name it as script.py::name) or module:callable")
+    serve.add_argument("--uwsgi-socket", metavar="PATH", required=True,
+                       help="UNIX socket the group listens on (uwsgi protocol); mode 0600, "
+                            "owned by --socket-user when started as root; removed on exit")
+    serve.add_argument("--process-group", metavar="NAME",
+                       help="name of the daemon process group, shown in logs and as "
+                            "mod_wsgi.process_group (default: derived from APP)")
+    serve.add_argument("--application-group", metavar="NAME", default="",
+                       help="value of mod_wsgi.application_group (default: '')")
+    serve.add_argument("--error-log", metavar="FILE",
+                       help="append the error log to FILE (default: standard error)")
+    serve.add_argument("--log-level", default="info", choices=sorted(logmod.LEVELS),
+                       help="least severe level logged (default: info)")
+    _add_settings(serve)
+    return parser
+
+
+def group_from_args(args: argparse.Namespace) -> GroupConfig:
+    """The GroupConfig of `serve` flags, validated through the settings table."""
+    values = {}
+    for s in SETTINGS:
+        raw = getattr(args, s.attr)
+        if raw is not None:
+            values[s.name] = convert(s.name, raw, f"--{s.name}")
+    name = validate_group_name(args.process_group or default_group_name(args.app))
+    return GroupConfig(name=name, app=args.app, application_group=args.application_group,
+                       socket_path=os.path.abspath(args.uwsgi_socket), values=values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        logmod.setup(args.error_log, args.log_level)
+        cfg = group_from_args(args)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"fastwsgi: {exc}", file=sys.stderr)
+        return 2
+    from fastwsgi.supervisor import Supervisor
+    try:
+        return Supervisor([cfg]).run()
+    except ConfigError as exc:
+        logmod.log.critical("%s", exc)
+        print(f"fastwsgi: {exc}", file=sys.stderr)
+        return 2

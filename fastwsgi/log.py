@@ -1,0 +1,106 @@
+"""The error log: one line per event, with time, level and pid.
+
+Lines look like Apache's: ``[2026-11-23 19:30:01.123456] [info] [pid 42] text``.
+A daemon's wsgi.errors writes here too. The file is opened in append mode, so
+every process of the server can share it; SIGUSR1 reopens it (log rotation).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import TextIO
+
+LOGGER_NAME = "fastwsgi"
+log = logging.getLogger(LOGGER_NAME)
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "warn": logging.WARNING, "error": logging.ERROR, "crit": logging.CRITICAL}
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        t = record.created
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+        level = record.levelname.lower()
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        # pid at format time: records are formatted in the process that logs.
+        return f"[{stamp}.{int(t % 1 * 1e6):06d}] [{level}] [pid {os.getpid()}] {text}"
+
+
+class _ReopenableHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to a path (reopenable) or to stderr."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        super().__init__(self._open())
+
+    def _open(self) -> TextIO:
+        if self.path is None:
+            return sys.stderr
+        return open(self.path, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+
+    def reopen(self) -> None:
+        if self.path is None:
+            return
+        self.acquire()
+        try:
+            old = self.stream
+            self.stream = self._open()
+            old.close()
+        finally:
+            self.release()
+
+
+_handler: _ReopenableHandler | None = None
+
+
+def setup(path: str | None, level: str = "info") -> None:
+    """Send fastwsgi's log to path (None = stderr) at the given level."""
+    global _handler
+    if level not in LEVELS:
+        raise ValueError(f"unknown log level {level!r}; valid: {', '.join(LEVELS)}")
+    if _handler is not None:
+        log.removeHandler(_handler)
+    _handler = _ReopenableHandler(path)
+    _handler.setFormatter(_Formatter())
+    log.addHandler(_handler)
+    log.setLevel(LEVELS[level])
+    log.propagate = False
+
+
+def reopen() -> None:
+    """Reopen the log file (after rotation)."""
+    if _handler is not None:
+        _handler.reopen()
+
+
+class ErrorStream:
+    """environ['wsgi.errors']: text written by the application goes to the log."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"wsgi.errors.write() takes str, not {type(s).__name__}")
+        text = self._pending + s
+        *lines, self._pending = text.split("\n")
+        for line in lines:
+            log.error("%s", line)
+        return len(s)
+
+    def writelines(self, seq: list[str]) -> None:
+        for s in seq:
+            self.write(s)
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, ""
+            log.error("%s", pending)

@@ -1,0 +1,268 @@
+"""The supervisor: forks daemon processes, watches them, replaces them.
+
+State machine, in the gunicorn manner:
+
+1. Every listening socket is created before any fork and stays open here, so
+   while a daemon restarts its requests wait in the kernel backlog.
+2. Signal handlers only enqueue; a wake-up fd breaks the select() of the main
+   loop, which then handles signals, reaps children with waitpid(WNOHANG)
+   and reads readiness lines ("R<pid>") that daemons write to a pipe.
+3. A daemon that exits is logged with its cause and replaced. One that never
+   got to serve (start-up or application-load failure, or death within a
+   second) counts as a start-up failure: replacements back off
+   exponentially, and after MAX_STARTUP_FAILURES in a row the supervisor
+   stops the whole server with a clear message instead of fork-looping.
+4. SIGTERM/SIGINT: graceful stop. Daemons get SIGTERM, finish in-flight
+   requests, and are killed only after graceful + shutdown timeouts; then the
+   sockets are closed and their files removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from fastwsgi import exitcodes
+from fastwsgi.config import GroupConfig
+from fastwsgi.daemon import Daemon
+from fastwsgi.log import log, reopen
+from fastwsgi.sockets import remove_socket_file, unix_listener
+
+MAX_STARTUP_FAILURES = 5
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+#: A daemon dying sooner than this after its fork is treated as a start-up failure.
+MIN_LIFETIME = 1.0
+#: Exit code of the supervisor when a group cannot start.
+EXIT_GROUP_FAILED = 3
+
+
+@dataclass
+class Proc:
+    group: Group
+    slot: int
+    started: float
+    ready: bool = False
+
+
+@dataclass
+class Group:
+    cfg: GroupConfig
+    listeners: list = field(default_factory=list)
+    failures: int = 0
+    announced: bool = False
+    pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
+
+
+class Supervisor:
+    """Runs daemon groups until told to stop; run() returns the exit code."""
+
+    def __init__(self, configs: list[GroupConfig]) -> None:
+        self.groups = [Group(cfg) for cfg in configs]
+        self.procs: dict[int, Proc] = {}
+        self.signals: deque[int] = deque()
+        self.stopping = False
+        self.exit_code = 0
+        self.pid = os.getpid()
+
+    # -- set-up -------------------------------------------------------------
+
+    def _open_sockets(self) -> None:
+        for g in self.groups:
+            cfg = g.cfg
+            g.listeners.append(unix_listener(
+                cfg.socket_path, cfg.listen_backlog, socket_user=cfg.socket_user,
+                rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size))
+            log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
+
+    def _install_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.status_r, self.status_w = os.pipe2(os.O_NONBLOCK)
+        os.set_inheritable(self.status_r, False)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD):
+            signal.signal(sig, self._enqueue)
+
+    def _enqueue(self, sig: int, frame: object) -> None:
+        self.signals.append(sig)
+
+    # -- main loop ----------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            self._open_sockets()
+            self._install_signals()
+            for g in self.groups:
+                for slot in range(g.cfg.process_count):
+                    g.pending[slot] = 0.0
+            while True:
+                self._spawn_due()
+                self._wait()
+                self._handle_signals()
+                self._reap()
+                self._read_status()
+                if self.stopping:
+                    break
+            self._stop_all()
+        finally:
+            self._close_sockets()
+        log.info("fastwsgi (pid=%d) stopped.", self.pid)
+        return self.exit_code
+
+    def _wait(self) -> None:
+        due = [t for g in self.groups for t in g.pending.values()]
+        timeout = max(min(due) - time.monotonic(), 0) if due else 5.0
+        try:
+            select.select([self.wake_r, self.status_r], [], [], min(timeout, 5.0))
+        except InterruptedError:
+            pass
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            sig = self.signals.popleft()
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                log.info("Received %s; stopping gracefully.", signal.Signals(sig).name)
+                self.stopping = True
+            elif sig == signal.SIGUSR1:
+                reopen()
+                self._signal_all(signal.SIGUSR1)
+            elif sig == signal.SIGHUP:
+                log.warning("SIGHUP received: graceful reload is not available yet; ignored.")
+
+    def _spawn_due(self) -> None:
+        now = time.monotonic()
+        for g in self.groups:
+            for slot, when in list(g.pending.items()):
+                if when <= now and not self.stopping:
+                    del g.pending[slot]
+                    self._spawn(g, slot)
+
+    def _spawn(self, g: Group, slot: int) -> None:
+        daemon = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
+        pid = os.fork()
+        if pid == 0:
+            os.close(self.wake_r)
+            os.close(self.status_r)
+            daemon.run(self.pid)
+        self.procs[pid] = Proc(g, slot, time.monotonic())
+        log.info("Starting daemon process '%s' (pid=%d) with threads=%d.",
+                 g.cfg.name, pid, g.cfg.threads)
+
+    def _read_status(self) -> None:
+        try:
+            data = os.read(self.status_r, 65536)
+        except BlockingIOError:
+            return
+        for line in data.split(b"\n"):
+            if not line.startswith(b"R"):
+                continue
+            proc = self.procs.get(int(line[1:]))
+            if proc is None:
+                continue
+            proc.ready = True
+            g = proc.group
+            g.failures = 0
+            ready = sum(1 for p in self.procs.values() if p.group is g and p.ready)
+            if not g.announced and ready >= g.cfg.process_count:
+                g.announced = True
+                log.info("Daemon group '%s' is ready: %d processes x %d threads on unix:%s.",
+                         g.cfg.name, g.cfg.process_count, g.cfg.threads, g.cfg.socket_path)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.procs.pop(pid, None)
+            if proc is None:
+                continue
+            g = proc.group
+            lived = time.monotonic() - proc.started
+            log.info("Daemon process '%s' (pid=%d) exited after %.1fs: %s.",
+                     g.cfg.name, pid, lived, exitcodes.describe(status))
+            if self.stopping:
+                continue
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            if code in exitcodes.STARTUP_FAILURES or (not proc.ready and lived < MIN_LIFETIME):
+                self._startup_failed(g, proc.slot)
+            else:
+                g.pending[proc.slot] = 0.0
+
+    def _startup_failed(self, g: Group, slot: int) -> None:
+        g.failures += 1
+        if g.failures >= MAX_STARTUP_FAILURES:
+            log.critical("Daemon group '%s' failed to start %d times in a row (see the "
+                         "first error above); giving up and stopping fastwsgi.",
+                         g.cfg.name, g.failures)
+            self.exit_code = EXIT_GROUP_FAILED
+            self.stopping = True
+            return
+        delay = min(BACKOFF_FIRST * 2 ** (g.failures - 1), BACKOFF_MAX)
+        log.warning("Daemon process '%s' failed at start-up (%d in a row); retrying in %.1fs.",
+                    g.cfg.name, g.failures, delay)
+        g.pending[slot] = time.monotonic() + delay
+
+    # -- stopping -----------------------------------------------------------
+
+    def _signal_all(self, sig: int) -> None:
+        for pid in list(self.procs):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _stop_all(self) -> None:
+        self._signal_all(signal.SIGTERM)
+        limit = max((g.cfg.graceful_timeout + g.cfg.shutdown_timeout for g in self.groups),
+                    default=0) + 2.0
+        deadline = time.monotonic() + limit
+        while self.procs and time.monotonic() < deadline:
+            self._reap()
+            if self.procs:
+                self._wait_child(min(0.05, max(deadline - time.monotonic(), 0)))
+        for pid, proc in list(self.procs.items()):
+            log.error("Daemon process '%s' (pid=%d) did not stop in %.0fs; killing it.",
+                      proc.group.cfg.name, pid, limit)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            except ProcessLookupError:
+                pass
+            self.procs.pop(pid, None)
+
+    def _wait_child(self, timeout: float) -> None:
+        try:
+            select.select([self.wake_r], [], [], timeout)
+        except InterruptedError:
+            pass
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
+
+    def _close_sockets(self) -> None:
+        for g in self.groups:
+            for s in g.listeners:
+                s.close()
+            g.listeners.clear()
+            if g.cfg.socket_path:
+                remove_socket_file(g.cfg.socket_path)
