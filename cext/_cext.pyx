@@ -20,6 +20,7 @@ from fastwsgi.errors import (
 )
 from fastwsgi.protocol import (
     HEADER_SIZE,
+    MAX_CONTENT_LENGTH,
     MAX_KEY_SIZE,
     MAX_VALUE_SIZE,
     MAX_VARS_SIZE,
@@ -39,8 +40,9 @@ cdef enum:
     C_MAX_VARS_SIZE = 0xFFFF
     C_MAX_FIELD_SIZE = 0xFFFF
 
-if (C_HEADER_SIZE, C_MODIFIER1_WSGI, C_MODIFIER2_WSGI, C_MAX_VARS_SIZE, C_MAX_FIELD_SIZE) != (
-        HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE, MAX_KEY_SIZE):
+if (C_HEADER_SIZE, C_MODIFIER1_WSGI, C_MODIFIER2_WSGI, C_MAX_VARS_SIZE, C_MAX_FIELD_SIZE,
+        C_MAX_FIELD_SIZE) != (HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE,
+                              MAX_KEY_SIZE, MAX_VALUE_SIZE):
     raise ImportError("fastwsgi._cext was built against another fastwsgi.protocol")
 
 include "errors.pyx"

@@ -11,7 +11,8 @@
 # 4. Any inconsistency raises a FramingError subclass; the caller answers 400
 #    and closes: nothing after a bad frame is ever interpreted.
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.object cimport PyObject
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memcmp
@@ -43,7 +44,8 @@ cdef int check_modifiers(const unsigned char *p, Py_ssize_t n) except -1:
 cdef int decode_vars_into(dict env, const unsigned char *p, Py_ssize_t n) except -1:
     """Decode a variable block of n bytes at p into env."""
     cdef Py_ssize_t i = 0, klen, vlen, kpos
-    cdef object key, value, old
+    cdef object key, value
+    cdef PyObject *old_ptr
     while i < n:
         if n - i < 2:
             raise TruncatedVariable(f"key length at offset {i} is cut off")
@@ -207,6 +209,9 @@ def body_length(dict env):
         return -1
     if not cl:
         return 0
-    if not (<str>cl).isascii() or not (<str>cl).isdigit() or len(<str>cl) > 18:
+    if not (<str>cl).isascii() or not (<str>cl).isdigit() or len(<str>cl) > 19:
         raise InvalidVariable(f"CONTENT_LENGTH {cl[:40]!r} is not a decimal byte count")
-    return int(cl)
+    n = int(cl)
+    if n > MAX_CONTENT_LENGTH:
+        raise InvalidVariable(f"CONTENT_LENGTH {cl} is over the limit of {MAX_CONTENT_LENGTH}")
+    return n

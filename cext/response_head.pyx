@@ -44,12 +44,12 @@ cpdef int parse_status(object status) except -1:
     cdef bytes b = _latin1(status, "status")
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
     cdef Py_ssize_t n = len(b)
-    if n < 3 or not (48 <= p[0] <= 57 and 48 <= p[1] <= 57 and 48 <= p[2] <= 57) \
-            or (n > 3 and p[3] != 32):
+    if n < 4 or not (48 <= p[0] <= 57 and 48 <= p[1] <= 57 and 48 <= p[2] <= 57) \
+            or p[3] != 32:
         raise ResponseError(f"status {status!r:.60} is not '<3 digits> <reason>'")
     _check_field(b, "status")
     cdef int code = (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)
-    if code < 100:
+    if code < 100 or code > 599:
         raise ResponseError(f"status code {code} is out of range (100-599)")
     return code
 

@@ -51,7 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=sorted(logmod.LEVELS),
                        help="least severe level logged (default: info)")
     _add_settings(serve)
+    get = sub.add_parser("get", help="send one GET request to a group socket and print the answer",
+                         description="Talk to a daemon group without a front-end.")
+    get.add_argument("socket", metavar="SOCKET", help="the group's UNIX socket path")
+    get.add_argument("path", metavar="PATH", nargs="?", default="/", help="URL path and query")
+    get.add_argument("--include", "-i", action="store_true", help="print the response head too")
     return parser
+
+
+def get_command(args: argparse.Namespace) -> int:
+    """`fastwsgi get`: one request, the body (and head) on standard output."""
+    from fastwsgi.client import request
+    path, _, query = args.path.partition("?")
+    try:
+        response = request(path, query=query, socket_path=args.socket)
+    except (OSError, ValueError) as exc:
+        print(f"fastwsgi: {args.socket}: {exc}", file=sys.stderr)
+        return 1
+    if args.include:
+        sys.stdout.buffer.write(response.raw[:len(response.raw) - len(response.body)])
+    sys.stdout.buffer.write(response.body)
+    return 0 if response.status < 400 else 1
 
 
 def group_from_args(args: argparse.Namespace) -> GroupConfig:
@@ -69,6 +89,8 @@ def group_from_args(args: argparse.Namespace) -> GroupConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "get":
+        return get_command(args)
     try:
         logmod.setup(args.error_log, args.log_level)
         cfg = group_from_args(args)

@@ -175,7 +175,8 @@ class Daemon:
             if fd < 0:
                 return
             try:
-                handle(fd)
+                if not handle(fd):
+                    continue  # a connection without a request does not count
             except BaseException:
                 log.exception("Unexpected error while handling a request:")
             with self.lock:
@@ -185,8 +186,8 @@ class Daemon:
                 self.request_stop(exitcodes.MAXIMUM_REQUESTS,
                                   f"Maximum requests ({limit}) reached")
 
-    def handle_uwsgi(self, fd: int) -> None:
-        """One request over the uwsgi protocol; the connection closes after it."""
+    def handle_uwsgi(self, fd: int) -> bool:
+        """One request over the uwsgi protocol; False if none arrived."""
         conn = Conn(fd, self.cfg.socket_timeout)
         stream: InputStream | None = None
         try:
@@ -194,21 +195,22 @@ class Daemon:
                 env = conn.read_frame()
                 length = body_length(env)
             except EOFError:
-                return
+                return False  # a probe, or a front-end that gave up
             except FramingError as exc:
                 log.error("Bad request frame from the front-end, answered 400: %s", exc)
                 try:
                     conn.sendall(ERROR_400)
                 except OSError:
                     pass
-                return
+                return True
             except OSError as exc:
                 log.error("Could not read the request frame from the front-end: %s", exc)
-                return
+                return False
             stream = InputStream(conn, length)
             environ = complete_environ(env, self.base, stream, True)
             response = Response(conn, b"HTTP/1.1 ", env.get("REQUEST_METHOD") == "HEAD")
             run_app(self.app, environ, response)
+            return True
         finally:
             conn.shutdown_write()
             left = stream.remaining if stream is not None else 0

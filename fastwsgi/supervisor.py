@@ -56,6 +56,7 @@ class Group:
     listeners: list = field(default_factory=list)
     failures: int = 0
     announced: bool = False
+    owns_socket_file: bool = False
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
 
 
@@ -78,6 +79,7 @@ class Supervisor:
             g.listeners.append(unix_listener(
                 cfg.socket_path, cfg.listen_backlog, socket_user=cfg.socket_user,
                 rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size))
+            g.owns_socket_file = True
             log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
 
     def _install_signals(self) -> None:
@@ -264,5 +266,5 @@ class Supervisor:
             for s in g.listeners:
                 s.close()
             g.listeners.clear()
-            if g.cfg.socket_path:
+            if g.owns_socket_file:  # never another server's live socket
                 remove_socket_file(g.cfg.socket_path)

@@ -105,3 +105,10 @@ cdef extern from "time.h" nogil:
     int clock_gettime(int clk_id, timespec *tp)
     enum:
         CLOCK_MONOTONIC
+
+cdef extern from "fcntl.h" nogil:
+    int fcntl(int fd, int cmd, ...)
+    enum:
+        F_GETFL
+        F_SETFL
+        O_NONBLOCK
