@@ -5,8 +5,8 @@
 # parts are `include`d here in dependency order; this list is the table of
 # contents.
 
-from libc.string cimport memchr, memmove
-from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove
+from libc.stdlib cimport calloc, free, malloc, realloc
 
 import os
 
@@ -40,15 +40,21 @@ cdef enum:
     C_MAX_VARS_SIZE = 0xFFFF
     C_MAX_FIELD_SIZE = 0xFFFF
 
+# Largest Content-Length (request or frame), = fastwsgi.protocol.MAX_CONTENT_LENGTH.
+cdef long long MAX_CONTENT_LENGTH_C = 1LL << 62
+
 if (C_HEADER_SIZE, C_MODIFIER1_WSGI, C_MODIFIER2_WSGI, C_MAX_VARS_SIZE, C_MAX_FIELD_SIZE,
-        C_MAX_FIELD_SIZE) != (HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE,
-                              MAX_KEY_SIZE, MAX_VALUE_SIZE):
+        C_MAX_FIELD_SIZE, MAX_CONTENT_LENGTH_C) != (HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE,
+                              MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_CONTENT_LENGTH):
     raise ImportError("fastwsgi._cext was built against another fastwsgi.protocol")
 
 include "errors.pyx"
 include "framing.pyx"
 include "response_head.pyx"
+include "hconn.pyx"
 include "sockio.pyx"
+include "http_parser.pyx"
+include "chunked.pyx"
 include "wsgi_input.pyx"
 include "acceptor.pyx"
 include "process.pyx"

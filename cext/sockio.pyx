@@ -15,7 +15,6 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
 from libc.stdlib cimport free, malloc, realloc
 
-DEF INITIAL_BUFFER = 65536 + 8
 DEF RECV_CHUNK = 65536
 
 # Nanoseconds of CLOCK_MONOTONIC at the last socket activity of this process
@@ -55,69 +54,70 @@ cdef int wait_fd(int fd, short events, int timeout_ms) noexcept nogil:
 
 
 cdef class Conn:
-    """One accepted connection; owns the fd and closes it exactly once."""
-    cdef int fd
-    cdef int timeout_ms
-    cdef char *buf
-    cdef Py_ssize_t cap
-    cdef Py_ssize_t rpos
-    cdef Py_ssize_t rend
-    cdef bint eof
+    """One connection, owning its hconn (and fd) or borrowing the loop's."""
+    cdef hconn *c
+    cdef bint owner
 
-    def __cinit__(self, int fd, double timeout=60.0):
-        self.fd = fd
-        self.timeout_ms = -1 if timeout <= 0 else <int>(timeout * 1000)
-        self.cap = INITIAL_BUFFER
-        self.buf = <char *>malloc(self.cap)
-        if self.buf is NULL:
-            raise MemoryError()
-        self.rpos = 0
-        self.rend = 0
-        self.eof = False
+    def __cinit__(self, int fd=-1, double timeout=60.0):
+        self.c = NULL
+        self.owner = False
+        if fd >= 0:
+            self.c = hconn_new(fd, timeout_to_ms(timeout))
+            if self.c is NULL:
+                close(fd)
+                raise MemoryError()
+            self.owner = True
 
     def __dealloc__(self):
-        if self.fd >= 0:
-            close(self.fd)
-            self.fd = -1
-        free(self.buf)
+        if self.owner:
+            hconn_free(self.c)
+        self.c = NULL
+
+    cdef void attach(self, hconn *c) noexcept:
+        """Borrow a loop-owned connection for one request."""
+        self.c = c
+        self.owner = False
+
+    cdef void detach(self) noexcept:
+        self.c = NULL
 
     @property
     def fileno(self):
-        return self.fd
+        return self.c.fd if self.c is not NULL else -1
 
     @property
     def buffered(self):
         """Bytes received but not consumed yet."""
-        return self.rend - self.rpos
+        return self.c.rend - self.c.rpos
 
     def set_timeout(self, double timeout):
-        self.timeout_ms = -1 if timeout <= 0 else <int>(timeout * 1000)
+        self.c.timeout_ms = timeout_to_ms(timeout)
 
     cdef int _compact(self, Py_ssize_t need) except -1:
         """Make room for `need` more bytes after rend."""
-        cdef Py_ssize_t live = self.rend - self.rpos
+        cdef Py_ssize_t live = self.c.rend - self.c.rpos
         cdef char *nbuf
-        if self.rpos and (self.cap - self.rend < need):
-            memmove(self.buf, self.buf + self.rpos, live)
-            self.rpos = 0
-            self.rend = live
-        if self.cap - self.rend < need:
-            nbuf = <char *>realloc(self.buf, self.rend + need)
+        if self.c.rpos and (self.c.cap - self.c.rend < need):
+            memmove(self.c.buf, self.c.buf + self.c.rpos, live)
+            self.c.rpos = 0
+            self.c.rend = live
+        if self.c.cap - self.c.rend < need:
+            nbuf = <char *>realloc(self.c.buf, self.c.rend + need)
             if nbuf is NULL:
                 raise MemoryError()
-            self.buf = nbuf
-            self.cap = self.rend + need
+            self.c.buf = nbuf
+            self.c.cap = self.c.rend + need
         return 0
 
     cdef Py_ssize_t _recv(self, char *dst, Py_ssize_t n) except -2:
         """recv up to n bytes into dst; 0 at EOF. Waits up to the timeout."""
         cdef ssize_t got
         cdef int err = 0, ready
-        if self.fd < 0:
+        if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
         with nogil:
             while True:
-                got = recv(self.fd, dst, n, 0)
+                got = recv(self.c.fd, dst, n, 0)
                 if got >= 0:
                     break
                 err = errno
@@ -125,7 +125,7 @@ cdef class Conn:
                     continue
                 if err != EAGAIN:
                     break
-                ready = wait_fd(self.fd, POLLIN, self.timeout_ms)
+                ready = wait_fd(self.c.fd, POLLIN, self.c.timeout_ms)
                 if ready == 0:
                     err = ETIMEDOUT
                     break
@@ -139,23 +139,23 @@ cdef class Conn:
                 raise_timeout("reading from peer")
             raise_errno(err, "reading from peer")
         if got == 0:
-            self.eof = True
+            self.c.eof = True
         return got
 
     cdef Py_ssize_t fill(self, Py_ssize_t want=RECV_CHUNK) except -1:
         """Read more into the buffer; returns the bytes added (0 at EOF)."""
         cdef Py_ssize_t got
-        if self.eof:
+        if self.c.eof:
             return 0
         self._compact(want)
-        got = self._recv(self.buf + self.rend, self.cap - self.rend)
-        self.rend += got
+        got = self._recv(self.c.buf + self.c.rend, self.c.cap - self.c.rend)
+        self.c.rend += got
         return got
 
     cdef int require(self, Py_ssize_t n) except -1:
         """Have at least n buffered bytes; 1 if so, 0 if EOF came first."""
-        while self.rend - self.rpos < n:
-            if self.fill(max(n - (self.rend - self.rpos), RECV_CHUNK)) == 0:
+        while self.c.rend - self.c.rpos < n:
+            if self.fill(max(n - (self.c.rend - self.c.rpos), RECV_CHUNK)) == 0:
                 return 0
         return 1
 
@@ -168,21 +168,21 @@ cdef class Conn:
         cdef Py_ssize_t size
         if not self.require(1):
             raise EOFError("connection closed before a request frame")
-        check_modifiers(<unsigned char *>self.buf + self.rpos, self.rend - self.rpos)
+        check_modifiers(<unsigned char *>self.c.buf + self.c.rpos, self.c.rend - self.c.rpos)
         if not self.require(C_HEADER_SIZE):
             raise EOFError("connection closed inside the frame header")
-        check_modifiers(<unsigned char *>self.buf + self.rpos, self.rend - self.rpos)
-        size = _u16(<unsigned char *>self.buf + self.rpos + 1)
+        check_modifiers(<unsigned char *>self.c.buf + self.c.rpos, self.c.rend - self.c.rpos)
+        size = _u16(<unsigned char *>self.c.buf + self.c.rpos + 1)
         if not self.require(C_HEADER_SIZE + size):
             raise EOFError("connection closed inside the frame variables")
         cdef dict env = {}
-        decode_vars_into(env, <unsigned char *>self.buf + self.rpos + C_HEADER_SIZE, size)
-        self.rpos += C_HEADER_SIZE + size
+        decode_vars_into(env, <unsigned char *>self.c.buf + self.c.rpos + C_HEADER_SIZE, size)
+        self.c.rpos += C_HEADER_SIZE + size
         return env
 
     cdef bytes take(self, Py_ssize_t n):
         """Up to n bytes: buffered ones first, else one recv straight into the result."""
-        cdef Py_ssize_t avail = self.rend - self.rpos
+        cdef Py_ssize_t avail = self.c.rend - self.c.rpos
         cdef bytes out
         cdef PyObject *raw
         cdef Py_ssize_t got
@@ -191,10 +191,10 @@ cdef class Conn:
         if avail:
             if n > avail:
                 n = avail
-            out = PyBytes_FromStringAndSize(self.buf + self.rpos, n)
-            self.rpos += n
+            out = PyBytes_FromStringAndSize(self.c.buf + self.c.rpos, n)
+            self.c.rpos += n
             return out
-        if self.eof:
+        if self.c.eof:
             return b""
         if n <= 8192:
             # Small reads go through the buffer to batch later ones.
@@ -220,21 +220,21 @@ cdef class Conn:
         cdef Py_ssize_t scanned = 0, n
         cdef bytes out
         while True:
-            n = self.rend - self.rpos
+            n = self.c.rend - self.c.rpos
             if n > limit:
                 n = limit
-            nl = <char *>memchr(self.buf + self.rpos + scanned, b'\n', n - scanned)
+            nl = <char *>memchr(self.c.buf + self.c.rpos + scanned, b'\n', n - scanned)
             if nl is not NULL:
-                n = nl - (self.buf + self.rpos) + 1
+                n = nl - (self.c.buf + self.c.rpos) + 1
                 break
             if n >= limit:
                 break
             scanned = n
             if self.fill(RECV_CHUNK) == 0:
-                n = self.rend - self.rpos
+                n = self.c.rend - self.c.rpos
                 break
-        out = PyBytes_FromStringAndSize(self.buf + self.rpos, n)
-        self.rpos += n
+        out = PyBytes_FromStringAndSize(self.c.buf + self.c.rpos, n)
+        self.c.rpos += n
         return out
 
     def recv(self, Py_ssize_t n):
@@ -250,11 +250,11 @@ cdef class Conn:
     cdef int _send(self, const char *p, Py_ssize_t n) except -1:
         cdef ssize_t sent
         cdef int err = 0, ready
-        if self.fd < 0:
+        if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
         with nogil:
             while n > 0:
-                sent = send(self.fd, p, n, MSG_NOSIGNAL)
+                sent = send(self.c.fd, p, n, MSG_NOSIGNAL)
                 if sent >= 0:
                     p += sent
                     n -= sent
@@ -264,7 +264,7 @@ cdef class Conn:
                     continue
                 if err != EAGAIN:
                     break
-                ready = wait_fd(self.fd, POLLOUT, self.timeout_ms)
+                ready = wait_fd(self.c.fd, POLLOUT, self.c.timeout_ms)
                 if ready == 0:
                     err = ETIMEDOUT
                     break
@@ -286,12 +286,12 @@ cdef class Conn:
         cdef long long total = 0
         cdef int err = 0, ready
         cdef size_t step
-        if self.fd < 0:
+        if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
         with nogil:
             while count < 0 or total < count:
                 step = 1 << 30 if count < 0 else <size_t>min(count - total, 1 << 30)
-                sent = sendfile(self.fd, in_fd, &off, step)
+                sent = sendfile(self.c.fd, in_fd, &off, step)
                 if sent > 0:
                     total += sent
                     note_activity()
@@ -303,7 +303,7 @@ cdef class Conn:
                     continue
                 if err != EAGAIN:
                     break
-                ready = wait_fd(self.fd, POLLOUT, self.timeout_ms)
+                ready = wait_fd(self.c.fd, POLLOUT, self.c.timeout_ms)
                 if ready == 0:
                     err = ETIMEDOUT
                     break
@@ -319,8 +319,8 @@ cdef class Conn:
 
     def shutdown_write(self):
         """Half-close: the peer reads EOF after what was sent."""
-        if self.fd >= 0:
-            shutdown(self.fd, SHUT_WR)
+        if self.c.fd >= 0:
+            shutdown(self.c.fd, SHUT_WR)
 
     def discard(self, long long limit, double timeout):
         """Read and drop up to limit bytes for at most timeout seconds.
@@ -328,17 +328,17 @@ cdef class Conn:
         Used before close so that unread request data does not turn the close
         into a reset that could destroy the response in flight.
         """
-        cdef long long dropped = self.rend - self.rpos
+        cdef long long dropped = self.c.rend - self.c.rpos
         cdef long long deadline = monotonic_ns() + <long long>(timeout * 1e9)
         cdef long long left
         cdef ssize_t got
         cdef int ready
-        self.rpos = self.rend = 0
-        if self.fd < 0 or self.eof:
+        self.c.rpos = self.c.rend = 0
+        if self.c.fd < 0 or self.c.eof:
             return dropped
         with nogil:
             while dropped < limit:
-                got = recv(self.fd, self.buf, self.cap, 0)
+                got = recv(self.c.fd, self.c.buf, self.c.cap, 0)
                 if got > 0:
                     dropped += got
                     continue
@@ -351,13 +351,13 @@ cdef class Conn:
                 left = (deadline - monotonic_ns()) // 1000000
                 if left <= 0:
                     break
-                ready = wait_fd(self.fd, POLLIN, <int>left)
+                ready = wait_fd(self.c.fd, POLLIN, <int>left)
                 if ready <= 0:
                     break
         return dropped
 
     def close(self):
         """Close the fd (idempotent)."""
-        if self.fd >= 0:
-            close(self.fd)
-            self.fd = -1
+        if self.c is not NULL and self.c.fd >= 0:
+            close(self.c.fd)
+            self.c.fd = -1

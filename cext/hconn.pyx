@@ -1,0 +1,52 @@
+# The state of one connection as a plain C struct, so that the HTTP event loop
+# can park, take and sweep connections without the GIL. A Python-level Conn
+# (sockio.pyx) either owns one (uwsgi connections) or borrows the loop's.
+
+DEF INITIAL_BUFFER = 65536 + 8
+
+cdef struct hconn:
+    int fd
+    int timeout_ms          # per read/write wait; -1 = forever
+    char *buf               # read buffer: [rpos, rend) is received, unconsumed
+    Py_ssize_t cap
+    Py_ssize_t rpos
+    Py_ssize_t rend
+    bint eof
+    # Event-loop fields (http_loop.pyx); unused by uwsgi connections.
+    unsigned int gen        # tells a reused fd number from the old connection
+    int state               # PARKED or TAKEN, changed under the loop's lock
+    long long deadline_ns   # when a parked connection is closed
+    long long accepted_ns
+    int requests            # served on this connection so far
+    int family
+    char peer_host[64]
+    int peer_port
+
+
+cdef hconn *hconn_new(int fd, int timeout_ms) noexcept nogil:
+    cdef hconn *c = <hconn *>calloc(1, sizeof(hconn))
+    if c is NULL:
+        return NULL
+    c.buf = <char *>malloc(INITIAL_BUFFER)
+    if c.buf is NULL:
+        free(c)
+        return NULL
+    c.fd = fd
+    c.timeout_ms = timeout_ms
+    c.cap = INITIAL_BUFFER
+    return c
+
+
+cdef void hconn_free(hconn *c) noexcept nogil:
+    """Close the fd (if still open) and release the struct."""
+    if c is NULL:
+        return
+    if c.fd >= 0:
+        close(c.fd)
+        c.fd = -1
+    free(c.buf)
+    free(c)
+
+
+cdef inline int timeout_to_ms(double timeout) noexcept nogil:
+    return -1 if timeout <= 0 else <int>(timeout * 1000)
