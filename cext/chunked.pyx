@@ -40,7 +40,6 @@ cdef Py_ssize_t _chunk_ext(const char *p, Py_ssize_t i, Py_ssize_t end) noexcept
             i += 1
         if i == end or p[i] != b';':  # whitespace is allowed only before ';'
             return -1
-            return -1
         i += 1
         while i < end and (p[i] == b' ' or p[i] == b'\t'):
             i += 1
