@@ -22,7 +22,7 @@ test: test-deps
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check fastwsgi tests bench setup.py
+	$(PYTHON) -m ruff check fastwsgi tests setup.py $(wildcard bench)
 	cython-lint cext
 
 bench: compile

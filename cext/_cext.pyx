@@ -5,7 +5,8 @@
 # parts are `include`d here in dependency order; this list is the table of
 # contents.
 
-from libc.string cimport memchr, memcmp, memcpy, memmove
+from cpython.bytes cimport PyBytes_AS_STRING
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from libc.stdlib cimport calloc, free, malloc, realloc
 
 import os
@@ -13,6 +14,7 @@ import os
 from fastwsgi.errors import (
     ClientDisconnected,
     FrameTooLarge,
+    InvalidRequestBody,
     InvalidVariable,
     ResponseError,
     TruncatedVariable,
@@ -57,4 +59,5 @@ include "http_parser.pyx"
 include "chunked.pyx"
 include "wsgi_input.pyx"
 include "acceptor.pyx"
+include "http_loop.pyx"
 include "process.pyx"

@@ -17,6 +17,9 @@ cdef struct hconn:
     int state               # PARKED or TAKEN, changed under the loop's lock
     long long deadline_ns   # when a parked connection is closed
     long long accepted_ns
+    long long head_started_ns  # first byte of the head being read, 0 = none yet
+    int in_epoll            # added to the epoll set already (ADD once, MOD after)
+    int lindex              # which listener accepted it
     int requests            # served on this connection so far
     int family
     char peer_host[64]

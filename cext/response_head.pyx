@@ -62,7 +62,33 @@ def encode_head(bytes prefix, object status, object headers):
     head, so the caller can append headers of its own; content_length is -1
     when the application gave none.
     """
+    code, head, clen, _ = _encode(prefix, status, headers, False)
+    return code, head, clen
+
+
+# Hop-by-hop headers an application must not send (PEP 3333); on the HTTP
+# side the server owns the connection and the framing, so they are dropped.
+cdef frozenset _HOP_BY_HOP = frozenset([
+    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
+    b"trailer", b"upgrade"])
+
+HEAD_HAS_DATE = 1
+HEAD_HAS_SERVER = 2
+
+
+def encode_http_head(object status, object headers):
+    """encode_head for the HTTP side: (code, head, content_length, flags).
+
+    Hop-by-hop headers are dropped; flags tell whether the application gave
+    its own Date (HEAD_HAS_DATE) and Server (HEAD_HAS_SERVER).
+    """
+    return _encode(b"HTTP/1.1 ", status, headers, True)
+
+
+cdef tuple _encode(bytes prefix, object status, object headers, bint http):
     cdef int code = parse_status(status)
+    cdef int flags = 0
+    cdef bytes lname
     cdef long long clen = -1
     if type(headers) is not list:
         raise ResponseError(f"headers must be a list, not {type(headers).__name__}")
@@ -86,6 +112,14 @@ def encode_head(bytes prefix, object status, object headers):
                 raise ResponseError(
                     f"header name {name!r:.60} has the invalid character 0x{p[i]:02x}")
         _check_field(value, f"header {name.decode('latin-1')!r} value")
+        if http:
+            lname = name.lower()
+            if lname in _HOP_BY_HOP:
+                continue
+            if lname == b"date":
+                flags |= 1
+            elif lname == b"server":
+                flags |= 2
         if n == 14 and name.lower() == b"content-length":
             if not value.isdigit() or len(value) > 18:
                 raise ResponseError(f"Content-Length {value!r:.60} is not a byte count")
@@ -96,4 +130,4 @@ def encode_head(bytes prefix, object status, object headers):
         out += b": "
         out += value
         out += b"\r\n"
-    return code, bytes(out), clen
+    return code, bytes(out), clen, flags

@@ -2,10 +2,17 @@
 #
 # The stream never reads past the body: with a CONTENT_LENGTH it serves
 # exactly that many bytes and then b""; a streamed body (length -1) ends at
-# the peer's half-close. A body cut short by the peer raises
-# ClientDisconnected instead of looking complete. Reads wait without the GIL.
+# the peer's half-close; a chunked body (length -2, HTTP) is de-chunked and
+# ends after its last chunk and trailers, leaving the next pipelined request
+# untouched in the buffer. A body cut short by the peer raises
+# ClientDisconnected instead of looking complete; malformed chunking raises
+# InvalidRequestBody (400). Reads wait without the GIL. With
+# `Expect: 100-continue`, the interim 100 response goes out on the first read,
+# so a client is never asked for a body the application does not want.
 
 DEF DEFAULT_READ = 65536
+
+cdef bytes _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 cdef class InputStream:
@@ -13,13 +20,69 @@ cdef class InputStream:
     cdef Conn conn
     cdef long long remaining
     cdef bint stream
+    cdef bint chunked
     cdef bint done
+    cdef bint pending_continue
+    cdef public int bad          # 400 once the body was found malformed
+    cdef chunk_state cs
 
-    def __cinit__(self, Conn conn, long long length):
+    def __cinit__(self, Conn conn, long long length, bint expect_continue=False):
         self.conn = conn
+        self.chunked = length == -2
         self.stream = length < 0
         self.remaining = 0 if self.stream else length
         self.done = length == 0
+        self.pending_continue = expect_continue and not self.done
+        self.bad = 0
+        self.cs.state = CH_SIZE
+
+    @property
+    def expecting_continue(self):
+        """True while a 100-continue client still waits for permission to send."""
+        return self.pending_continue
+
+    cdef int _continue(self) except -1:
+        if self.pending_continue:
+            self.pending_continue = False
+            if self.conn.c.rend == self.conn.c.rpos:
+                self.conn.sendall(_CONTINUE)
+        return 0
+
+    cdef bint _chunk_ready(self) except -1:
+        """Advance over chunk control lines; True when chunk data is next."""
+        cdef Py_ssize_t r
+        cdef hconn *c = self.conn.c
+        while self.cs.state != CH_DATA:
+            if self.cs.state == CH_DONE:
+                self.done = True
+                return False
+            r = chunk_ctrl(&self.cs, c.buf + c.rpos, c.rend - c.rpos)
+            if r > 0:
+                c.rpos += r
+                continue
+            if r < 0:
+                self.bad = 400
+                self.done = True
+                raise InvalidRequestBody(f"malformed chunked request body: {self.cs.why.decode()}")
+            if self.conn.fill(65536) == 0:
+                self.done = True
+                raise ClientDisconnected("chunked request body truncated by the client")
+        return True
+
+    cdef bytes _read_chunk(self, Py_ssize_t size, bint line):
+        cdef bytes data
+        if not self._chunk_ready():
+            return b""
+        if size > self.cs.remaining:
+            size = <Py_ssize_t>self.cs.remaining
+        data = self.conn.take_line(size) if line else self.conn.take(size)
+        if not data:
+            self.done = True
+            raise ClientDisconnected("chunked request body truncated by the client")
+        self.cs.remaining -= len(data)
+        if self.cs.remaining == 0:
+            self.cs.state = CH_DATA_CRLF
+        return data
 
     @property
     def remaining(self):
@@ -49,6 +112,9 @@ cdef class InputStream:
     cdef bytes _read_some(self, Py_ssize_t size):
         if self.done:
             return b""
+        self._continue()
+        if self.chunked:
+            return self._read_chunk(size, False)
         size = self._cap(size)
         return self._got(self.conn.take(size), size)
 
@@ -87,8 +153,32 @@ cdef class InputStream:
         limit = 1 << 30 if (size is None or size < 0) else size
         if limit == 0:
             return b""
+        self._continue()
+        if self.chunked:
+            # A line may span chunks: gather pieces until LF or the limit.
+            parts = []
+            while limit > 0 and not self.done:
+                piece = self._read_chunk(limit, True)
+                if not piece:
+                    break
+                parts.append(piece)
+                limit -= len(piece)
+                if piece[len(piece) - 1] == 10:
+                    break
+            return b"".join(parts)
         limit = self._cap(limit)
         return self._got(self.conn.take_line(limit), limit)
+
+    def drain(self, long long limit):
+        """Read and drop the rest of the body, up to limit bytes; True if it ended."""
+        cdef long long dropped = 0
+        cdef bytes chunk
+        if self.pending_continue:
+            return False  # the client has not sent it: the connection must close
+        while not self.done and dropped <= limit:
+            chunk = self._read_some(DEFAULT_READ)
+            dropped += len(chunk)
+        return self.done
 
     def readlines(self, hint=-1):
         """All lines; stops once the total passes hint when hint > 0."""

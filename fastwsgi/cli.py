@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from fastwsgi import __version__
 from fastwsgi import log as logmod
 from fastwsgi.appload import default_group_name
-from fastwsgi.config import SETTINGS, GroupConfig, convert, validate_group_name
+from fastwsgi.config import SETTINGS, GroupConfig, HttpConfig, convert, validate_group_name
 from fastwsgi.errors import ConfigError
+from fastwsgi.sockets import parse_bind
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -33,14 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="run one application in a daemon process group",
         description="Run APP in a daemon process group: N processes x M threads that "
-                    "answer requests on a UNIX socket in the uwsgi protocol (what Apache's "
-                    "mod_proxy_uwsgi and nginx's uwsgi_pass speak).")
+                    "serve HTTP/1.1 themselves (--bind), or answer on a UNIX socket in the "
+                    "uwsgi protocol that Apache's mod_proxy_uwsgi and nginx's uwsgi_pass "
+                    "speak (--uwsgi-socket).")
     serve.add_argument("app", metavar="APP",
                        help="a WSGI script (/srv/site/app.wsgi, app.py; defines 'application', "
                             "or name it as script.py::name) or module:callable")
-    serve.add_argument("--uwsgi-socket", metavar="PATH", required=True,
-                       help="UNIX socket the group listens on (uwsgi protocol); mode 0600, "
-                            "owned by --socket-user when started as root; removed on exit")
+    serve.add_argument("--bind", metavar="ADDRESS", action="append", default=[],
+                       help="serve HTTP on HOST:PORT, [IPV6]:PORT or unix:PATH (repeatable; "
+                            "default 127.0.0.1:8000 unless --uwsgi-socket is given)")
+    serve.add_argument("--uwsgi-socket", metavar="PATH",
+                       help="instead of HTTP, listen on this UNIX socket in the uwsgi protocol "
+                            "(for Apache mod_proxy_uwsgi / nginx uwsgi_pass); mode 0600, owned "
+                            "by --socket-user when started as root; removed on exit")
+    http = serve.add_argument_group("HTTP (with --bind)")
+    http.add_argument("--header-timeout", type=float, default=20.0, metavar="S",
+                      help="seconds a client has to send a whole request head; also the wait "
+                           "for the first request on a new connection (default: 20)")
+    http.add_argument("--keep-alive-timeout", type=float, default=75.0, metavar="S",
+                      help="seconds an idle keep-alive connection is kept (default: 75, longer "
+                           "than common load balancers' idle timeouts)")
+    http.add_argument("--limit-request-body", type=int, default=0, metavar="BYTES",
+                      help="refuse larger request bodies with 413 before reading them "
+                           "(default: 0 = no limit)")
     serve.add_argument("--process-group", metavar="NAME",
                        help="name of the daemon process group, shown in logs and as "
                             "mod_wsgi.process_group (default: derived from APP)")
@@ -82,8 +98,23 @@ def group_from_args(args: argparse.Namespace) -> GroupConfig:
         if raw is not None:
             values[s.name] = convert(s.name, raw, f"--{s.name}")
     name = validate_group_name(args.process_group or default_group_name(args.app))
+    http = None
+    if args.uwsgi_socket and args.bind:
+        raise ConfigError("--bind and --uwsgi-socket are exclusive: a group listens either "
+                          "for HTTP or for the uwsgi protocol")
+    if not args.uwsgi_socket:
+        for option in ("header_timeout", "keep_alive_timeout", "limit_request_body"):
+            if getattr(args, option) < 0:
+                raise ConfigError(f"--{option.replace('_', '-')} must be >= 0")
+        binds = args.bind or ["127.0.0.1:8000"]
+        for spec in binds:
+            parse_bind(spec)
+        http = HttpConfig(binds=binds, header_timeout=args.header_timeout,
+                          keepalive_timeout=args.keep_alive_timeout,
+                          limit_request_body=args.limit_request_body)
     return GroupConfig(name=name, app=args.app, application_group=args.application_group,
-                       socket_path=os.path.abspath(args.uwsgi_socket), values=values)
+                       socket_path=os.path.abspath(args.uwsgi_socket) if args.uwsgi_socket else "",
+                       values=values, http=http)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

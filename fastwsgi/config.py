@@ -83,6 +83,16 @@ BY_NAME = {s.name: s for s in SETTINGS}
 
 
 @dataclass
+class HttpConfig:
+    """The HTTP side of a group that accepts HTTP itself (one hop)."""
+
+    binds: list[str] = field(default_factory=list)
+    header_timeout: float = 20.0
+    keepalive_timeout: float = 75.0
+    limit_request_body: int = 0
+
+
+@dataclass
 class GroupConfig:
     """A daemon process group: its name, application and settings."""
 
@@ -91,6 +101,7 @@ class GroupConfig:
     application_group: str = ""
     socket_path: str = ""
     values: dict[str, Any] = field(default_factory=dict)
+    http: HttpConfig | None = None
 
     def __getattr__(self, attr: str) -> Any:
         # Only called for names that are not fields: settings by attribute.

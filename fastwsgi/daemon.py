@@ -27,11 +27,20 @@ import traceback
 from typing import Any, NoReturn
 
 from fastwsgi import exitcodes
-from fastwsgi._cext import Acceptor, Conn, InputStream, body_length, set_parent_death_signal
+from fastwsgi._cext import (
+    Acceptor,
+    Conn,
+    HttpLoop,
+    InputStream,
+    body_length,
+    set_parent_death_signal,
+)
 from fastwsgi.appload import load_application
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import FramingError
+from fastwsgi.http import HttpHandler
 from fastwsgi.log import log, reopen
+from fastwsgi.sockets import server_address
 from fastwsgi.wsgi import Response, base_environ, complete_environ, run_app
 
 CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
@@ -53,7 +62,7 @@ class Daemon:
         self.attempt = attempt
         self.app: Any = None
         self.base: dict[str, Any] = {}
-        self.acceptor: Acceptor | None = None
+        self.acceptor: Acceptor | HttpLoop | None = None
         self.lock = threading.Lock()
         self.served = 0
         self.exit_code = exitcodes.STOPPED
@@ -87,8 +96,20 @@ class Daemon:
         self.base = base_environ(process_group=cfg.name, application_group=cfg.application_group,
                                  multiprocess=cfg.multiprocess, multithread=cfg.multithread,
                                  run_once=cfg.run_once)
-        self.acceptor = Acceptor([s.fileno() for s in self.listeners])
-        workers = [threading.Thread(target=self._worker, name=f"wsgi-{i}", daemon=True)
+        fds = [s.fileno() for s in self.listeners]
+        if cfg.http is not None:
+            loop = HttpLoop(fds, cfg.http.header_timeout, cfg.http.keepalive_timeout,
+                            cfg.socket_timeout)
+            self.http = HttpHandler(self.app, self.base,
+                                    [server_address(s) for s in self.listeners],
+                                    cfg.http.limit_request_body, self._count_request)
+            loop.on_error = self.http.on_error
+            self.acceptor = loop
+            target = self._http_worker
+        else:
+            self.acceptor = Acceptor(fds)
+            target = self._worker
+        workers = [threading.Thread(target=target, name=f"wsgi-{i}", daemon=True)
                    for i in range(cfg.threads)]
         for t in workers:
             t.start()
@@ -166,10 +187,26 @@ class Daemon:
 
     # -- worker threads ---------------------------------------------------
 
+    def _http_worker(self) -> None:
+        """An HTTP worker thread: the loop calls the handler once per request."""
+        assert isinstance(self.acceptor, HttpLoop)
+        try:
+            self.acceptor.serve(self.http, Conn())
+        except BaseException:
+            log.exception("HTTP worker thread failed:")
+
+    def _count_request(self) -> None:
+        """After each request: count it, and recycle at maximum-requests."""
+        limit = self.cfg.maximum_requests
+        with self.lock:
+            self.served += 1
+            served = self.served
+        if limit and served >= limit:
+            self.request_stop(exitcodes.MAXIMUM_REQUESTS, f"Maximum requests ({limit}) reached")
+
     def _worker(self) -> None:
         accept = self.acceptor.accept  # type: ignore[union-attr]
         handle = self.handle_uwsgi
-        limit = self.cfg.maximum_requests
         while True:
             fd = accept()
             if fd < 0:
@@ -179,12 +216,7 @@ class Daemon:
                     continue  # a connection without a request does not count
             except BaseException:
                 log.exception("Unexpected error while handling a request:")
-            with self.lock:
-                self.served += 1
-                served = self.served
-            if limit and served >= limit:
-                self.request_stop(exitcodes.MAXIMUM_REQUESTS,
-                                  f"Maximum requests ({limit}) reached")
+            self._count_request()
 
     def handle_uwsgi(self, fd: int) -> bool:
         """One request over the uwsgi protocol; False if none arrived."""

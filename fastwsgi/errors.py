@@ -53,3 +53,7 @@ class ResponseError(FastWSGIError):
 
 class ClientDisconnected(FastWSGIError, OSError):
     """The peer went away while the application was reading or writing."""
+
+
+class InvalidRequestBody(ClientDisconnected):
+    """A malformed chunked request body; answered 400 and the connection closed."""

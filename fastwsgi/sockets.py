@@ -67,3 +67,71 @@ def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
 def remove_socket_file(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def parse_bind(spec: str) -> tuple[str, str, int]:
+    """'host:port', '[v6]:port', ':port' or 'unix:/path' -> (kind, host_or_path, port)."""
+    if spec.startswith("unix:"):
+        path = spec[5:]
+        if not path:
+            raise ConfigError(f"--bind {spec!r}: a unix socket needs a path (unix:/run/app.sock)")
+        return "unix", path, 0
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--bind {spec!r}: expected HOST:PORT, [IPV6]:PORT or unix:PATH")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"--bind {spec!r}: write IPv6 addresses in brackets, [::1]:8000")
+    return ("tcp6" if ":" in host else "tcp"), host or "0.0.0.0", int(port)
+
+
+def http_listener(spec: str, backlog: int) -> socket.socket:
+    """A listening socket for HTTP, bound as --bind spec says."""
+    kind, host, port = parse_bind(spec)
+    if kind == "unix":
+        if os.path.exists(host):
+            remove_stale = socket.socket(socket.AF_UNIX)
+            try:
+                remove_stale.connect(host)
+            except ConnectionRefusedError:
+                os.unlink(host)
+            except OSError:
+                pass
+            else:
+                raise ConfigError(f"--bind {spec!r}: socket is in use by a running server")
+            finally:
+                remove_stale.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(host)
+    else:
+        family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"--bind {spec!r}: cannot bind: {exc.strerror}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def server_address(sock: socket.socket) -> tuple[str, str]:
+    """(SERVER_NAME, SERVER_PORT) of a listening socket, for requests without Host."""
+    addr = sock.getsockname()
+    if isinstance(addr, tuple):
+        return str(addr[0]), str(addr[1])
+    return "localhost", ""
+
+
+def describe(sock: socket.socket) -> str:
+    addr = sock.getsockname()
+    if isinstance(addr, tuple):
+        host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        return f"http://{host}:{addr[1]}"
+    return f"unix:{addr}"

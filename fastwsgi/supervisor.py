@@ -31,7 +31,7 @@ from fastwsgi import exitcodes
 from fastwsgi.config import GroupConfig
 from fastwsgi.daemon import Daemon
 from fastwsgi.log import log, reopen
-from fastwsgi.sockets import remove_socket_file, unix_listener
+from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
 
 MAX_STARTUP_FAILURES = 5
 BACKOFF_FIRST = 0.5
@@ -56,7 +56,7 @@ class Group:
     listeners: list = field(default_factory=list)
     failures: int = 0
     announced: bool = False
-    owns_socket_file: bool = False
+    owned_files: list[str] = field(default_factory=list)  # socket files we created
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
 
 
@@ -76,10 +76,18 @@ class Supervisor:
     def _open_sockets(self) -> None:
         for g in self.groups:
             cfg = g.cfg
+            if cfg.http is not None:
+                for spec in cfg.http.binds:
+                    sock = http_listener(spec, cfg.listen_backlog)
+                    g.listeners.append(sock)
+                    if spec.startswith("unix:"):
+                        g.owned_files.append(spec[5:])
+                    log.info("Daemon group '%s' serving HTTP on %s.", cfg.name, describe(sock))
+                continue
             g.listeners.append(unix_listener(
                 cfg.socket_path, cfg.listen_backlog, socket_user=cfg.socket_user,
                 rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size))
-            g.owns_socket_file = True
+            g.owned_files.append(cfg.socket_path)
             log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
 
     def _install_signals(self) -> None:
@@ -177,8 +185,10 @@ class Supervisor:
             ready = sum(1 for p in self.procs.values() if p.group is g and p.ready)
             if not g.announced and ready >= g.cfg.process_count:
                 g.announced = True
-                log.info("Daemon group '%s' is ready: %d processes x %d threads on unix:%s.",
-                         g.cfg.name, g.cfg.process_count, g.cfg.threads, g.cfg.socket_path)
+                where = ", ".join(describe(s) for s in g.listeners)
+                log.info("Daemon group '%s' is ready: %d process%s x %d threads on %s.",
+                         g.cfg.name, g.cfg.process_count,
+                         "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
         while True:
@@ -266,5 +276,6 @@ class Supervisor:
             for s in g.listeners:
                 s.close()
             g.listeners.clear()
-            if g.owns_socket_file:  # never another server's live socket
-                remove_socket_file(g.cfg.socket_path)
+            for path in g.owned_files:  # never another server's live socket
+                remove_socket_file(path)
+            g.owned_files.clear()

@@ -176,6 +176,21 @@ class Response:
             log.error("Application returned %d bytes but declared Content-Length %d; "
                       "the response is truncated.", self.body_sent, self.clen)
 
+    def write_all(self, items: list[bytes] | tuple[bytes, ...]) -> None:
+        """Send a list or tuple result (HTTP overrides this to frame it at once)."""
+        for data in items:
+            if data:
+                self.write(data)
+
+    def fail(self, exc: BaseException) -> None:
+        """Answer an application error: a plain 500 if nothing was sent yet."""
+        if not self.head_sent:
+            self.head_sent = True
+            try:
+                self.conn.sendall(ERROR_500)
+            except OSError:
+                pass
+
     def send_file(self, wrapper: FileWrapper, fd: int) -> None:
         """Send a file_wrapper's file from its current position with sendfile()."""
         if self.head is None:
@@ -207,6 +222,8 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any],
         if type(result) is FileWrapper and response.head is not None \
                 and (fd := result.sendfile_fd()) >= 0:
             response.send_file(result, fd)
+        elif type(result) is list or type(result) is tuple:
+            response.write_all(result)
         else:
             for data in result:
                 if data:
@@ -217,15 +234,10 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any],
         log.info("Client went away during %s %s: %s", environ.get("REQUEST_METHOD"),
                  environ.get("PATH_INFO"), exc)
         return False
-    except Exception:
+    except Exception as exc:
         log.exception("Exception in WSGI application (%s %s):",
                       environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-        if not response.head_sent:
-            response.head_sent = True
-            try:
-                response.conn.sendall(ERROR_500)
-            except OSError:
-                pass
+        response.fail(exc)
         return False
     finally:
         close = getattr(result, "close", None)

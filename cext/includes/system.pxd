@@ -112,3 +112,42 @@ cdef extern from "fcntl.h" nogil:
         F_GETFL
         F_SETFL
         O_NONBLOCK
+
+cdef extern from "pthread.h" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+
+cdef extern from "netinet/in.h" nogil:
+    struct sockaddr_in:
+        unsigned short sin_family
+        unsigned short sin_port
+    struct sockaddr_in6:
+        unsigned short sin6_family
+        unsigned short sin6_port
+    struct sockaddr_storage:
+        unsigned short ss_family
+    unsigned short ntohs(unsigned short)
+    enum:
+        AF_INET
+        AF_INET6
+        AF_UNIX
+
+cdef extern from "arpa/inet.h" nogil:
+    const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
+
+cdef extern from *:
+    """
+    #include <netinet/in.h>
+    static inline const void *fw_sin_addr(const void *sa) {
+        return &((const struct sockaddr_in *)sa)->sin_addr;
+    }
+    static inline const void *fw_sin6_addr(const void *sa) {
+        return &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    }
+    """
+    const void *fw_sin_addr(const void *sa) nogil
+    const void *fw_sin6_addr(const void *sa) nogil

@@ -1,0 +1,381 @@
+# The per-process HTTP event loop: leader/follower threads over one epoll set.
+#
+# Theory of operation:
+# 1. Every idle worker thread waits in epoll_wait() on the same set, which
+#    holds the listening sockets, an eventfd for stop(), and every parked
+#    connection (EPOLLONESHOT: an event goes to exactly one thread).
+# 2. The thread that gets an event does the work itself: it accepts, reads,
+#    parses the head without the GIL, then takes the GIL once to run the
+#    application, and writes the response. No request is handed between
+#    threads. Then it parses any pipelined bytes, or parks the connection
+#    back in the set and waits again. An idle keep-alive connection costs an
+#    entry in the set, never a thread.
+# 3. Connections are C structs (hconn) in a table indexed by fd. epoll data is
+#    (generation << 32 | fd): a stale event for a closed connection whose fd
+#    number was reused is recognised and ignored. Park/take/close change the
+#    table under one mutex; a connection is PARKED (owned by the set) or
+#    TAKEN (owned by exactly one thread, or by the sweeper).
+# 4. Deadlines: a parked connection with part of a head is closed (408) when
+#    header-timeout has passed since its first byte; an idle one after
+#    keep-alive-timeout (header-timeout before its first request). One thread
+#    at a time sweeps the table about once a second.
+# 5. stop(): listeners leave the set, parked connections are closed, and every
+#    waiting thread returns; threads busy with a request finish it and close.
+
+DEF WAIT_MS = 500
+
+cdef unsigned int LISTENER_GEN = 0xFFFFFFFFu
+cdef unsigned long long WAKE_TAG = 0xFFFFFFFEFFFFFFFFull
+cdef long long SWEEP_NS = 1000000000
+
+cdef enum:
+    C_PARKED = 1
+    C_TAKEN = 2
+
+cdef bytes _R408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+                    b"Content-Length: 16\r\nConnection: close\r\n\r\nRequest Timeout\n")
+# Sent by the sweeper without the GIL; the bytes object above keeps it alive.
+cdef const char *R408_P = PyBytes_AS_STRING(_R408)
+cdef Py_ssize_t R408_N = len(_R408)
+
+
+cdef class HttpLoop:
+    """Accepts and multiplexes HTTP connections for a daemon's worker threads."""
+    cdef int epfd
+    cdef int wakefd
+    cdef int nlisten
+    cdef int *lfds
+    cdef pthread_mutex_t lock
+    cdef hconn **slots
+    cdef int nslots
+    cdef unsigned int gen
+    cdef volatile int stopping
+    cdef long long header_timeout_ns
+    cdef long long keepalive_timeout_ns
+    cdef int io_timeout_ms
+    cdef long long next_sweep_ns
+    cdef public object on_error   # on_error(conn, status, why): logs and answers
+
+    def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
+                  double io_timeout=60.0):
+        cdef epoll_event ev
+        cdef int i, fd, flags
+        self.epfd = -1
+        self.wakefd = -1
+        self.lfds = NULL
+        self.slots = NULL
+        pthread_mutex_init(&self.lock, NULL)
+        fds = [int(f) for f in fds]
+        self.nlisten = len(fds)
+        self.lfds = <int *>calloc(max(self.nlisten, 1), sizeof(int))
+        self.nslots = 1024
+        self.slots = <hconn **>calloc(self.nslots, sizeof(hconn *))
+        if self.lfds is NULL or self.slots is NULL:
+            raise MemoryError()
+        self.header_timeout_ns = <long long>(header_timeout * 1e9)
+        self.keepalive_timeout_ns = <long long>(keepalive_timeout * 1e9)
+        self.io_timeout_ms = timeout_to_ms(io_timeout)
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            raise_errno(errno, "epoll_create1")
+        self.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.wakefd < 0:
+            raise_errno(errno, "eventfd")
+        ev.events = EPOLLIN
+        ev.data.u64 = WAKE_TAG
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.wakefd, &ev) < 0:
+            raise_errno(errno, "epoll_ctl(eventfd)")
+        for i in range(self.nlisten):
+            fd = fds[i]
+            self.lfds[i] = fd
+            flags = fcntl(fd, F_GETFL)
+            if flags < 0 or fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0:
+                raise_errno(errno, "fcntl(O_NONBLOCK) on listener")
+            ev.events = EPOLLIN | EPOLLEXCLUSIVE
+            ev.data.u64 = (<unsigned long long>LISTENER_GEN << 32) | <unsigned int>i
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+                raise_errno(errno, "epoll_ctl(listener)")
+
+    def __dealloc__(self):
+        cdef int i
+        if self.slots is not NULL:
+            for i in range(self.nslots):
+                if self.slots[i] is not NULL:
+                    hconn_free(self.slots[i])
+            free(self.slots)
+        free(self.lfds)
+        if self.epfd >= 0:
+            close(self.epfd)
+        if self.wakefd >= 0:
+            close(self.wakefd)
+        pthread_mutex_destroy(&self.lock)
+
+    # -- the connection table ------------------------------------------------
+
+    cdef int _register(self, hconn *c) noexcept nogil:
+        cdef hconn **bigger
+        cdef int n
+        pthread_mutex_lock(&self.lock)
+        if c.fd >= self.nslots:
+            n = self.nslots
+            while n <= c.fd:
+                n *= 2
+            bigger = <hconn **>realloc(self.slots, n * sizeof(hconn *))
+            if bigger is NULL:
+                pthread_mutex_unlock(&self.lock)
+                return -1
+            memset(bigger + self.nslots, 0, (n - self.nslots) * sizeof(hconn *))
+            self.slots = bigger
+            self.nslots = n
+        self.gen += 1
+        if self.gen == LISTENER_GEN:
+            self.gen = 1
+        c.gen = self.gen
+        c.state = C_TAKEN
+        self.slots[c.fd] = c
+        pthread_mutex_unlock(&self.lock)
+        return 0
+
+    cdef hconn *_take(self, unsigned long long data) noexcept nogil:
+        cdef int fd = <int>(data & 0xFFFFFFFFull)
+        cdef unsigned int gen = <unsigned int>(data >> 32)
+        cdef hconn *c = NULL
+        pthread_mutex_lock(&self.lock)
+        if fd < self.nslots:
+            c = self.slots[fd]
+            if c is not NULL and (c.gen != gen or c.state != C_PARKED):
+                c = NULL
+            if c is not NULL:
+                c.state = C_TAKEN
+        pthread_mutex_unlock(&self.lock)
+        return c
+
+    cdef void _park(self, hconn *c) noexcept nogil:
+        """Give the connection back to the set until its next event or deadline."""
+        cdef epoll_event ev
+        cdef long long now = monotonic_ns()
+        if c.rend > c.rpos and c.head_started_ns:
+            c.deadline_ns = c.head_started_ns + self.header_timeout_ns
+        elif c.requests == 0:
+            c.deadline_ns = c.accepted_ns + self.header_timeout_ns
+        else:
+            c.deadline_ns = now + self.keepalive_timeout_ns
+        pthread_mutex_lock(&self.lock)
+        c.state = C_PARKED  # before arming: an event may fire at once
+        pthread_mutex_unlock(&self.lock)
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT
+        ev.data.u64 = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+        if c.in_epoll:
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
+        else:
+            c.in_epoll = 1
+            epoll_ctl(self.epfd, EPOLL_CTL_ADD, c.fd, &ev)
+
+    cdef void close_conn(self, hconn *c) noexcept nogil:
+        """Forget a taken connection and close it (closing leaves the epoll set)."""
+        pthread_mutex_lock(&self.lock)
+        if c.fd >= 0 and c.fd < self.nslots and self.slots[c.fd] == c:
+            self.slots[c.fd] = NULL
+        pthread_mutex_unlock(&self.lock)
+        hconn_free(c)
+
+    cdef void _sweep(self, long long now, bint everything) noexcept nogil:
+        """Close parked connections past their deadline (all of them on stop)."""
+        cdef int i, n = 0
+        cdef hconn *c
+        cdef hconn **expired = NULL
+        pthread_mutex_lock(&self.lock)
+        if not everything and now < self.next_sweep_ns:
+            pthread_mutex_unlock(&self.lock)
+            return
+        self.next_sweep_ns = now + SWEEP_NS
+        for i in range(self.nslots):
+            c = self.slots[i]
+            if c is not NULL and c.state == C_PARKED and (everything or c.deadline_ns <= now):
+                c.state = C_TAKEN
+                c.deadline_ns = <long long>(<size_t>expired)  # thread a list through
+                expired = <hconn **>c
+                n += 1
+        pthread_mutex_unlock(&self.lock)
+        while expired is not NULL:
+            c = <hconn *>expired
+            expired = <hconn **>(<size_t>c.deadline_ns)
+            if c.rend > c.rpos and not everything:
+                send(c.fd, R408_P, R408_N, MSG_NOSIGNAL | MSG_DONTWAIT)
+            self.close_conn(c)
+
+    # -- reading -------------------------------------------------------------
+
+    cdef int _recv_more(self, hconn *c) noexcept nogil:
+        """Non-blocking read into the buffer: >0 bytes, 0 EOF, -1 nothing now, -2 error."""
+        cdef ssize_t got
+        cdef Py_ssize_t live
+        cdef char *nbuf
+        if c.rpos == c.rend:
+            c.rpos = c.rend = 0
+        elif c.cap - c.rend < 4096:
+            live = c.rend - c.rpos
+            memmove(c.buf, c.buf + c.rpos, live)
+            c.rpos = 0
+            c.rend = live
+            if c.cap - c.rend < 4096:
+                nbuf = <char *>realloc(c.buf, c.cap * 2)
+                if nbuf is NULL:
+                    return -2
+                c.buf = nbuf
+                c.cap *= 2
+        while True:
+            got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
+            if got > 0:
+                if c.rend == c.rpos:
+                    c.head_started_ns = monotonic_ns()
+                c.rend += got
+                note_activity()
+                return 1
+            if got == 0:
+                c.eof = True
+                return 0
+            if errno == EINTR:
+                continue
+            return -1 if errno == EAGAIN else -2
+
+    cdef hconn *_next(self, hconn *c, http_head *h) noexcept nogil:
+        """The next connection with a complete head (or a head error); NULL = stop."""
+        cdef epoll_event ev
+        cdef int rc, fd, r
+        cdef unsigned int idx
+        cdef Py_ssize_t got
+        cdef sockaddr_storage addr
+        cdef socklen_t alen
+        while True:
+            if c is not NULL:
+                # A connection this thread owns: parse what is buffered, read
+                # more while the peer has sent more, park when it has not.
+                while True:
+                    if c.rend > c.rpos:
+                        got = scan_head(c.buf + c.rpos, c.rend - c.rpos, h)
+                        if got != 0:
+                            return c
+                    r = self._recv_more(c)
+                    if r > 0:
+                        continue
+                    if r == -1 and not self.stopping:
+                        self._park(c)
+                    else:
+                        self.close_conn(c)
+                    c = NULL
+                    break
+            if self.stopping:
+                return NULL
+            rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS)
+            if rc < 0 and errno != EINTR:
+                return NULL
+            self._sweep(monotonic_ns(), False)
+            if rc <= 0:
+                continue
+            if ev.data.u64 == WAKE_TAG:
+                return NULL
+            if (ev.data.u64 >> 32) == LISTENER_GEN:
+                idx = <unsigned int>(ev.data.u64 & 0xFFFFFFFFull)
+                alen = sizeof(addr)
+                fd = accept4(self.lfds[idx], <sockaddr *>&addr, &alen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC)
+                if fd < 0:
+                    if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
+                        poll(NULL, 0, 10)
+                    continue
+                c = hconn_new(fd, self.io_timeout_ms)
+                if c is NULL:
+                    close(fd)
+                    continue
+                c.lindex = idx
+                c.accepted_ns = monotonic_ns()
+                _peer_name(c, &addr)
+                if self._register(c) < 0:
+                    hconn_free(c)
+                    c = NULL
+                continue
+            c = self._take(ev.data.u64)
+
+    # -- the worker thread's body -------------------------------------------
+
+    def serve(self, handler, Conn conn):
+        """Run a worker thread until stop(): handler(conn, environ, info) per request.
+
+        The handler runs the application and returns True to keep the
+        connection alive. info = (content_length, chunked, keep_alive,
+        expect_continue, minor, peer_host, peer_port, listener_index).
+        """
+        cdef hconn *c = NULL
+        cdef http_head h
+        cdef Py_ssize_t hlen
+        cdef dict env
+        while True:
+            with nogil:
+                c = self._next(c, &h)
+            if c is NULL:
+                return
+            if h.error:
+                conn.attach(c)
+                try:
+                    self.on_error(conn, h.error, h.why.decode("ascii"))
+                finally:
+                    conn.detach()
+                    self.close_conn(c)
+                    c = NULL
+                continue
+            hlen = scan_head(c.buf + c.rpos, c.rend - c.rpos, &h)
+            env = head_environ(c.buf + c.rpos, &h)
+            c.rpos += hlen
+            c.head_started_ns = 0
+            c.requests += 1
+            conn.attach(c)
+            keep = False
+            try:
+                keep = handler(conn, env, (h.content_length, h.chunked, h.keep_alive,
+                                           h.expect_continue, h.minor,
+                                           c.peer_host.decode("latin-1"), c.peer_port,
+                                           c.lindex))
+            finally:
+                conn.detach()
+                if not keep or self.stopping or c.fd < 0:
+                    self.close_conn(c)
+                    c = NULL
+                elif c.rend == c.rpos:
+                    c.rpos = c.rend = 0
+
+    def stop(self):
+        """Stop accepting, close idle connections, wake every waiting thread."""
+        cdef unsigned long long one = 1
+        cdef int i
+        self.stopping = 1
+        for i in range(self.nlisten):
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.lfds[i], NULL)
+        self._sweep(monotonic_ns(), True)
+        write(self.wakefd, &one, 8)
+
+    @property
+    def stopped(self):
+        return self.stopping != 0
+
+    def connections(self):
+        """How many connections are open (parked or in use)."""
+        cdef int i, n = 0
+        pthread_mutex_lock(&self.lock)
+        for i in range(self.nslots):
+            if self.slots[i] is not NULL:
+                n += 1
+        pthread_mutex_unlock(&self.lock)
+        return n
+
+
+cdef void _peer_name(hconn *c, sockaddr_storage *addr) noexcept nogil:
+    c.family = addr.ss_family
+    c.peer_host[0] = 0
+    c.peer_port = 0
+    if addr.ss_family == AF_INET:
+        inet_ntop(AF_INET, fw_sin_addr(addr), c.peer_host, sizeof(c.peer_host))
+        c.peer_port = ntohs((<sockaddr_in *>addr).sin_port)
+    elif addr.ss_family == AF_INET6:
+        inet_ntop(AF_INET6, fw_sin6_addr(addr), c.peer_host, sizeof(c.peer_host))
+        c.peer_port = ntohs((<sockaddr_in6 *>addr).sin6_port)
