@@ -45,9 +45,11 @@ cdef enum:
 # Largest Content-Length (request or frame), = fastwsgi.protocol.MAX_CONTENT_LENGTH.
 cdef long long MAX_CONTENT_LENGTH_C = 1LL << 62
 
-if (C_HEADER_SIZE, C_MODIFIER1_WSGI, C_MODIFIER2_WSGI, C_MAX_VARS_SIZE, C_MAX_FIELD_SIZE,
-        C_MAX_FIELD_SIZE, MAX_CONTENT_LENGTH_C) != (HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE,
-                              MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_CONTENT_LENGTH):
+_C_MIRROR = (C_HEADER_SIZE, C_MODIFIER1_WSGI, C_MODIFIER2_WSGI, C_MAX_VARS_SIZE,
+             C_MAX_FIELD_SIZE, C_MAX_FIELD_SIZE, MAX_CONTENT_LENGTH_C)
+_PY_VALUES = (HEADER_SIZE, MODIFIER1_WSGI, MODIFIER2_WSGI, MAX_VARS_SIZE,
+              MAX_KEY_SIZE, MAX_VALUE_SIZE, MAX_CONTENT_LENGTH)
+if _C_MIRROR != _PY_VALUES:
     raise ImportError("fastwsgi._cext was built against another fastwsgi.protocol")
 
 include "errors.pyx"

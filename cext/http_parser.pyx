@@ -153,7 +153,8 @@ cdef int _target_path(const char *p, http_head *h) noexcept nogil:
                 or memcmp(p + h.method.off, b"OPTIONS", 7) != 0:
             _fail(h, 400, "asterisk-form target for a method other than OPTIONS")
             return -1
-    elif (n > 7 and _ieq(p + off, 7, b"http://", 7)) or (n > 8 and _ieq(p + off, 8, b"https://", 8)):
+    elif (n > 7 and _ieq(p + off, 7, b"http://", 7)) \
+            or (n > 8 and _ieq(p + off, 8, b"https://", 8)):
         i = off + (7 if p[off + 4] == b':' else 8)
         while i < end and p[i] != b'/' and p[i] != b'?':
             i += 1

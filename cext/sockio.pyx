@@ -13,7 +13,7 @@ cdef extern from "Python.h":
     # Raw-pointer forms, so a short read can shrink the bytes in place.
     PyObject *bytes_alloc "PyBytes_FromStringAndSize"(const char *, Py_ssize_t) except NULL
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport realloc
 
 DEF RECV_CHUNK = 65536
 
