@@ -67,6 +67,14 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def one_line(text: str) -> str:
+    """First and last lines of a multi-line error: what happened, and the cause."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "no detail"
+    return f"{lines[0].rstrip(':')} ... {lines[-1]}"
+
+
 def check_answer(port: int, scenario: Scenario) -> str | None:
     """None if the server answers the scenario's request exactly right, else what it did."""
     try:
@@ -153,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cell = run_cell(server, scenario, settings, args.warmup)
                 except StartError as exc:
                     # A server that cannot start will not start next time either.
-                    unavailable[server.name] = f"failed to start: {str(exc).splitlines()[0]}"
+                    unavailable[server.name] = f"failed to start: {one_line(str(exc))}"
                     server_info[server.name]["start_error"] = str(exc)
                     progress(f"[round {rnd + 1}] {server.name}: {unavailable[server.name]}")
                     continue

@@ -122,7 +122,7 @@ class Server:
                 running.stop()
                 if attempt + 1 < START_ATTEMPTS and any(e in log for e in BIND_ERRORS):
                     continue
-                raise StartError(f"{self.name}: {exc}" + (f"\n{extra}" if extra else "")) from None
+                raise StartError(f"{exc}" + (f"\n{extra}" if extra else "")) from None
         raise AssertionError("unreachable")
 
     def extra_log(self, workdir: str) -> str:
