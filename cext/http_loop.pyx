@@ -54,7 +54,6 @@ cdef class HttpLoop:
     cdef long long keepalive_timeout_ns
     cdef int io_timeout_ms
     cdef long long next_sweep_ns
-    cdef public object on_error   # on_error(conn, status, why): logs and answers
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
                   double io_timeout=60.0):
@@ -239,8 +238,14 @@ cdef class HttpLoop:
                 continue
             return -1 if errno == EAGAIN else -2
 
-    cdef hconn *_next(self, hconn *c, http_head *h) noexcept nogil:
-        """The next connection with a complete head (or a head error); NULL = stop."""
+    cdef hconn *_next(self, hconn *c, http_head *h, bint block) noexcept nogil:
+        """The next connection with a complete head (or a head error).
+
+        block=False is the fast path, called with the GIL held: it only does
+        non-blocking calls and returns NULL as soon as nothing is ready, so a
+        busy thread serves the next request without a GIL round trip.
+        block=True waits (without the GIL); NULL then means stop.
+        """
         cdef epoll_event ev
         cdef int rc, fd, r
         cdef unsigned int idx
@@ -267,13 +272,18 @@ cdef class HttpLoop:
                     break
             if self.stopping:
                 return NULL
-            rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS)
+            rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
             if rc < 0 and errno != EINTR:
                 return NULL
-            self._sweep(monotonic_ns(), False)
+            if block:
+                self._sweep(monotonic_ns(), False)
             if rc <= 0:
+                if not block:
+                    return NULL
                 continue
             if ev.data.u64 == WAKE_TAG:
+                if not block:
+                    continue  # stopping is set: the check above returns
                 return NULL
             if (ev.data.u64 >> 32) == LISTENER_GEN:
                 idx = <unsigned int>(ev.data.u64 & 0xFFFFFFFFull)
@@ -299,26 +309,23 @@ cdef class HttpLoop:
 
     # -- the worker thread's body -------------------------------------------
 
-    def serve(self, handler, Conn conn):
-        """Run a worker thread until stop(): handler(conn, environ, info) per request.
-
-        The handler runs the application and returns True to keep the
-        connection alive. info = (content_length, chunked, keep_alive,
-        expect_continue, minor, peer_host, peer_port, listener_index).
-        """
+    def serve(self, HttpApp handler, Conn conn):
+        """Run a worker thread until stop(): handler.handle() once per request."""
         cdef hconn *c = NULL
         cdef http_head h
         cdef Py_ssize_t hlen
         cdef dict env
         while True:
-            with nogil:
-                c = self._next(c, &h)
+            c = self._next(c, &h, False)
+            if c is NULL:
+                with nogil:
+                    c = self._next(NULL, &h, True)
             if c is NULL:
                 return
             if h.error:
                 conn.attach(c)
                 try:
-                    self.on_error(conn, h.error, h.why.decode("ascii"))
+                    handler.on_error(conn, h.error, h.why.decode("ascii"))
                 finally:
                     conn.detach()
                     self.close_conn(c)
@@ -332,10 +339,7 @@ cdef class HttpLoop:
             conn.attach(c)
             keep = False
             try:
-                keep = handler(conn, env, (h.content_length, h.chunked, h.keep_alive,
-                                           h.expect_continue, h.minor,
-                                           c.peer_host.decode("latin-1"), c.peer_port,
-                                           c.lindex))
+                keep = handler.handle(conn, env, &h, c)
             finally:
                 conn.detach()
                 if not keep or self.stopping or c.fd < 0:

@@ -30,11 +30,14 @@ cdef bytes _latin1(object s, str what):
         raise ResponseError(f"{what} is not latin-1 encodable: {s!r:.60}") from None
 
 
-cdef int _check_field(bytes b, str what) except -1:
+cdef int _check_field(bytes b, object name) except -1:
+    """Refuse control characters in a status (name None) or a header value."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
     cdef Py_ssize_t i, n = len(b)
     for i in range(n):
         if not _FIELD[p[i]]:
+            # The message is built only here: this runs for every header.
+            what = "status" if name is None else f"header {name.decode('latin-1')!r} value"
             raise ResponseError(f"{what} contains the control character 0x{p[i]:02x}")
     return 0
 
@@ -47,7 +50,7 @@ cpdef int parse_status(object status) except -1:
     if n < 4 or not (48 <= p[0] <= 57 and 48 <= p[1] <= 57 and 48 <= p[2] <= 57) \
             or p[3] != 32:
         raise ResponseError(f"status {status!r:.60} is not '<3 digits> <reason>'")
-    _check_field(b, "status")
+    _check_field(b, None)
     cdef int code = (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)
     if code < 100 or code > 599:
         raise ResponseError(f"status code {code} is out of range (100-599)")
@@ -111,7 +114,7 @@ cdef tuple _encode(bytes prefix, object status, object headers, bint http):
             if not _TOKEN[p[i]]:
                 raise ResponseError(
                     f"header name {name!r:.60} has the invalid character 0x{p[i]:02x}")
-        _check_field(value, f"header {name.decode('latin-1')!r} value")
+        _check_field(value, name)
         if http:
             lname = name.lower()
             if lname in _HOP_BY_HOP:

@@ -28,20 +28,23 @@ from typing import Any, NoReturn
 
 from fastwsgi import exitcodes
 from fastwsgi._cext import (
+    RESPONSE_UWSGI,
     Acceptor,
     Conn,
+    HttpApp,
     HttpLoop,
     InputStream,
+    Response,
     body_length,
+    run_app,
     set_parent_death_signal,
 )
 from fastwsgi.appload import load_application
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import FramingError
-from fastwsgi.http import HttpHandler
 from fastwsgi.log import log, reopen
 from fastwsgi.sockets import server_address
-from fastwsgi.wsgi import Response, base_environ, complete_environ, run_app
+from fastwsgi.wsgi import base_environ, complete_environ
 
 CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 ERROR_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
@@ -100,10 +103,8 @@ class Daemon:
         if cfg.http is not None:
             loop = HttpLoop(fds, cfg.http.header_timeout, cfg.http.keepalive_timeout,
                             cfg.socket_timeout)
-            self.http = HttpHandler(self.app, self.base,
-                                    [server_address(s) for s in self.listeners],
-                                    cfg.http.limit_request_body, self._count_request)
-            loop.on_error = self.http.on_error
+            self.http = HttpApp(self.app, self.base, [server_address(s) for s in self.listeners],
+                                cfg.http.limit_request_body, self._count_request)
             self.acceptor = loop
             target = self._http_worker
         else:
@@ -240,7 +241,7 @@ class Daemon:
                 return False
             stream = InputStream(conn, length)
             environ = complete_environ(env, self.base, stream, True)
-            response = Response(conn, b"HTTP/1.1 ", env.get("REQUEST_METHOD") == "HEAD")
+            response = Response(conn, RESPONSE_UWSGI, env.get("REQUEST_METHOD") == "HEAD")
             run_app(self.app, environ, response)
             return True
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -80,18 +81,20 @@ def reopen() -> None:
 
 
 class ErrorStream:
-    """environ['wsgi.errors']: text written by the application goes to the log."""
+    """environ['wsgi.errors']: text written by the application goes to the log.
 
-    __slots__ = ("_pending",)
+    One instance serves a whole process: each thread keeps its own unfinished
+    line, so lines of concurrent requests never interleave mid-line.
+    """
 
     def __init__(self) -> None:
-        self._pending = ""
+        self._local = threading.local()
 
     def write(self, s: str) -> int:
         if not isinstance(s, str):
             raise TypeError(f"wsgi.errors.write() takes str, not {type(s).__name__}")
-        text = self._pending + s
-        *lines, self._pending = text.split("\n")
+        text = getattr(self._local, "pending", "") + s
+        *lines, self._local.pending = text.split("\n")
         for line in lines:
             log.error("%s", line)
         return len(s)
@@ -101,6 +104,7 @@ class ErrorStream:
             self.write(s)
 
     def flush(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, ""
+        pending = getattr(self._local, "pending", "")
+        if pending:
+            self._local.pending = ""
             log.error("%s", pending)

@@ -55,8 +55,11 @@ def expected(v: Good) -> tuple[dict[str, str], int, dict[str, object]]:
 
 
 def good_params(bytewise: bool = False) -> list[object]:
-    marks = lambda v: [pytest.mark.xfail(strict=True, reason=v.bug_bytewise)] \
-        if bytewise and v.bug_bytewise else []  # noqa: E731
+    def marks(v: Good) -> list[pytest.MarkDecorator]:
+        if bytewise and v.bug_bytewise:
+            return [pytest.mark.xfail(strict=True, reason=v.bug_bytewise)]
+        return []
+
     return [pytest.param(v, id=v.name, marks=marks(v)) for v in GOOD]
 
 

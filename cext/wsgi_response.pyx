@@ -1,0 +1,411 @@
+# The response side of PEP 3333, for both ways a daemon listens:
+# start_response(), write(), the iteration of the result, close(), and the
+# framing of what goes on the wire. It is on every request's path, so it
+# lives here rather than in Python.
+#
+# Theory of operation:
+# 1. start_response validates status and headers at once (encode_head, in C):
+#    a CR, LF, NUL or non-latin-1 text raises inside the application and
+#    becomes a 500; nothing invalid reaches the wire.
+# 2. The head goes out with the first non-empty body bytes (or at the end).
+#    A list or tuple result is joined and sent with its head in one send,
+#    and on the HTTP side its length becomes the Content-Length.
+# 3. HTTP framing (mode HTTP): the application's Content-Length is kept,
+#    else chunked on HTTP/1.1, else close-delimited; HEAD, 1xx, 204 and 304
+#    carry no body; hop-by-hop headers are dropped; Date and Server added.
+#    uwsgi framing (mode UWSGI): the head as given, the body raw, the end of
+#    the response is the close (the front-end frames for its client).
+# 4. An error after the head was sent leaves the response visibly truncated:
+#    the connection closes without a final chunk / before Content-Length.
+# 5. The result's close() is always called, also when the peer went away.
+
+import logging
+import stat as _stat
+import time as _time
+from email.utils import formatdate as _formatdate
+
+cdef object _log = logging.getLogger("fastwsgi")
+
+cdef enum:
+    MODE_UWSGI = 0
+    MODE_HTTP = 1
+
+cdef bytes _ERROR_500_UWSGI = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain"
+                               b"\r\nContent-Length: 22\r\n\r\nInternal Server Error\n")
+cdef bytes _SERVER_LINE = b"Server: fastwsgi\r\n"
+cdef bytes _CRLF = b"\r\n"
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
+            414: "URI Too Long", 417: "Expectation Failed",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error",
+            501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+            504: "Gateway Timeout", 505: "HTTP Version Not Supported"}
+
+cdef long _date_second = 0
+cdef bytes _date_line = b""
+
+
+cpdef bytes date_header():
+    """The Date header line, formatted once per second."""
+    global _date_second, _date_line
+    cdef long now = <long>_time.time()
+    if now != _date_second:
+        _date_line = b"Date: " + _formatdate(now, usegmt=True).encode() + _CRLF
+        _date_second = now
+    return _date_line
+
+
+def error_response(int status, bint keep_alive=False):
+    """A complete plain-text error response for the HTTP side."""
+    reason = _REASONS.get(status, "Error")
+    body = f"{reason}\n".encode()
+    return (f"HTTP/1.1 {status} {reason}\r\n".encode() + date_header() + _SERVER_LINE
+            + b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode()
+            + (_CRLF if keep_alive else b"\r\nConnection: close\r\n") + _CRLF + body)
+
+
+cdef class FileWrapper:
+    """environ['wsgi.file_wrapper']: a file sent with sendfile() when possible."""
+    cdef readonly object filelike
+    cdef readonly Py_ssize_t blksize
+
+    def __init__(self, filelike, Py_ssize_t blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self):
+        close_ = getattr(self.filelike, "close", None)
+        if close_ is not None:
+            close_()
+
+    cpdef int sendfile_fd(self):
+        """The fd to sendfile() from, or -1 when the file must be iterated."""
+        try:
+            fd = self.filelike.fileno()
+            if _stat.S_ISREG(os.fstat(fd).st_mode):
+                return fd
+        except (AttributeError, OSError, ValueError):
+            pass
+        return -1
+
+
+cdef class Response:
+    """One response: start_response and write are handed to the application."""
+    cdef Conn conn
+    cdef int mode
+    cdef int minor
+    cdef readonly int code
+    cdef int flags
+    cdef bytes head             # status line + header lines, no blank line
+    cdef readonly long long clen
+    cdef readonly long long body_sent
+    cdef readonly bint head_sent
+    cdef bint head_only
+    cdef bint bodyless
+    cdef bint chunked
+    cdef public bint keep_alive
+    cdef readonly bint truncated
+    cdef readonly str status
+
+    def __cinit__(self, Conn conn, int mode, bint head_only, int minor=1,
+                  bint keep_alive=False):
+        self.conn = conn
+        self.mode = mode
+        self.minor = minor
+        self.head_only = head_only
+        self.bodyless = head_only
+        self.keep_alive = keep_alive
+        self.clen = -1
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.head is not None:
+            raise ResponseError("start_response() called again without exc_info")
+        if self.mode == MODE_HTTP:
+            self.code, self.head, self.clen, self.flags = _encode(
+                b"HTTP/1.1 ", status, headers, True)
+            self.bodyless = self.head_only or self.code < 200 or self.code == 204 \
+                or self.code == 304
+        else:
+            self.code, self.head, self.clen, self.flags = _encode(
+                b"HTTP/1.1 ", status, headers, False)
+        self.status = status
+        return self.write
+
+    cdef bytes _complete_head(self, long long total):
+        """The head with its framing, once known; total = whole body size or -1."""
+        if self.mode == MODE_UWSGI:
+            return self.head + _CRLF
+        cdef list parts = [self.head]
+        if not self.flags & 1:
+            parts.append(date_header())
+        if not self.flags & 2:
+            parts.append(_SERVER_LINE)
+        if self.clen < 0:
+            if total >= 0 and self.code >= 200 and self.code != 204 and self.code != 304:
+                self.clen = total
+                parts.append(b"Content-Length: %d\r\n" % total)
+            elif self.bodyless:
+                pass
+            elif self.minor == 1:
+                self.chunked = True
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep_alive = False
+        if not self.keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif self.minor == 0:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(_CRLF)
+        return b"".join(parts)
+
+    cdef int _send(self, bytes data) except -1:
+        try:
+            self.conn._send(PyBytes_AS_STRING(data), len(data))
+        except OSError as exc:
+            raise ClientDisconnected(
+                f"peer went away while sending the response: {exc}") from exc
+        return 0
+
+    cdef bytes _fit(self, bytes data):
+        """Drop what goes past the declared Content-Length (with a warning)."""
+        if self.clen >= 0 and self.body_sent + len(data) > self.clen:
+            _log.warning("Application sent more than its Content-Length of %d; "
+                         "the excess is dropped.", self.clen)
+            data = data[:self.clen - self.body_sent]
+        self.body_sent += len(data)
+        return data
+
+    def write(self, data):
+        """The write() callable, and the sink for the iterable's items."""
+        if type(data) is not bytes:
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)
+            else:
+                raise ResponseError(f"response data must be bytes, not {type(data).__name__}")
+        self._write(<bytes>data)
+
+    cdef int _write(self, bytes data) except -1:
+        cdef bytes out = b""
+        if self.head is None:
+            raise ResponseError("write() or response data before start_response()")
+        data = self._fit(data)
+        if not self.head_sent:
+            out = self._complete_head(-1)  # decides the framing
+            self.head_sent = True
+        if data and not self.bodyless:
+            if self.chunked:
+                data = b"%x\r\n%b\r\n" % (len(data), data)
+            out = out + data if out else data
+        if out:
+            self._send(out)
+        return 0
+
+    cdef int write_all(self, object items) except -1:
+        """A list or tuple result: joined, and on its way in one send."""
+        cdef bytes body
+        if self.head_sent or self.head is None:
+            for data in items:
+                if data:
+                    self.write(data)
+            return 0
+        for data in items:
+            if type(data) is not bytes:
+                if isinstance(data, (bytearray, memoryview)):
+                    continue
+                raise ResponseError(f"response data must be bytes, not {type(data).__name__}")
+        body = b"".join(items)
+        return self._send_whole(body)
+
+    cdef int _send_whole(self, bytes body) except -1:
+        cdef bytes head
+        body = self._fit(body)
+        head = self._complete_head(len(body))
+        self.head_sent = True
+        if self.bodyless or not body:
+            return self._send(head)
+        return self._send(head + body)
+
+    cdef int finish(self) except -1:
+        if self.head is None:
+            raise ResponseError("application returned without calling start_response()")
+        if not self.head_sent:
+            return self._send_whole(b"")
+        if self.chunked and not self.bodyless:
+            self._send(b"0\r\n\r\n")
+        elif 0 <= self.clen != self.body_sent and not self.bodyless:
+            _log.error("Application returned %d bytes but declared Content-Length %d; "
+                       "the response is truncated.", self.body_sent, self.clen)
+            self.truncated = True
+        return 0
+
+    cdef int send_file(self, FileWrapper wrapper, int fd) except -1:
+        """Send a file_wrapper's file from its current position with sendfile()."""
+        cdef long long offset, count, size
+        if self.head is None:
+            raise ResponseError("file_wrapper returned before start_response()")
+        try:
+            offset = wrapper.filelike.tell()
+        except (AttributeError, OSError):
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        size = os.fstat(fd).st_size
+        count = max(size - offset, 0)
+        if self.clen >= 0:
+            count = min(count, self.clen)
+        if not self.head_sent:
+            self.head_sent = True
+            if self.clen < 0 and self.mode == MODE_HTTP:
+                self._send(self._complete_head(count))
+            else:
+                self._send(self._complete_head(-1))
+        if self.bodyless or not count:
+            return 0
+        try:
+            self.body_sent += self.conn.sendfile(fd, offset, count)
+        except OSError as exc:
+            raise ClientDisconnected(f"peer went away during sendfile: {exc}") from exc
+        return 0
+
+    cdef int fail(self, exc) except -1:
+        """Answer an application error: a plain error response if nothing was sent."""
+        self.keep_alive = False
+        if self.head_sent:
+            return 0
+        self.head_sent = True
+        if self.mode == MODE_HTTP:
+            data = error_response(400 if isinstance(exc, InvalidRequestBody) else 500)
+        else:
+            data = _ERROR_500_UWSGI
+        try:
+            self.conn.sendall(data)
+        except OSError:
+            pass
+        return 0
+
+
+cpdef bint run_app(object app, dict environ, Response response) except? False:
+    """Run the application for one request; True if the response is complete."""
+    cdef object result = None
+    try:
+        result = app(environ, response.start_response)
+        if type(result) is FileWrapper and response.head is not None \
+                and (<FileWrapper>result).sendfile_fd() >= 0:
+            response.send_file(<FileWrapper>result, (<FileWrapper>result).sendfile_fd())
+        elif type(result) is list or type(result) is tuple:
+            response.write_all(result)
+        else:
+            for data in result:
+                if data:
+                    response.write(data)
+        response.finish()
+        return True
+    except ClientDisconnected as exc:
+        _log.info("Client went away during %s %s: %s", environ.get("REQUEST_METHOD"),
+                  environ.get("PATH_INFO"), exc)
+        return False
+    except Exception as exc:
+        _log.exception("Exception in WSGI application (%s %s):",
+                       environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        response.fail(exc)
+        return False
+    finally:
+        close_ = getattr(result, "close", None)
+        if close_ is not None:
+            try:
+                close_()
+            except Exception:
+                _log.exception("Exception in close() of the WSGI response iterable:")
+
+
+cdef class HttpApp:
+    """The application as the HTTP event loop calls it, once per request."""
+    cdef object app
+    cdef dict base
+    cdef list server_addresses       # per listener: (SERVER_NAME, SERVER_PORT)
+    cdef long long limit_request_body
+    cdef long long drain_limit
+    cdef object after_request        # called after every request (counting)
+
+    def __init__(self, app, dict base, list server_addresses,
+                 long long limit_request_body=0, after_request=None,
+                 long long drain_limit=65536):
+        self.app = app
+        self.base = base
+        self.server_addresses = server_addresses
+        self.limit_request_body = limit_request_body
+        self.after_request = after_request
+        self.drain_limit = drain_limit
+
+    cdef bint handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
+        """Run one request; True keeps the connection alive."""
+        try:
+            return self._handle(conn, env, h, c)
+        finally:
+            if self.after_request is not None:
+                self.after_request()
+
+    cdef bint _handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
+        cdef str host, name, port
+        cdef InputStream stream
+        cdef Response response
+        env["REMOTE_ADDR"] = c.peer_host.decode("latin-1")
+        env["REMOTE_PORT"] = str(c.peer_port)
+        host = env.get("HTTP_HOST")
+        if host:
+            name, sep, port = host.rpartition(":")
+            if sep and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+                env["SERVER_NAME"] = name
+                env["SERVER_PORT"] = port
+            else:
+                env["SERVER_NAME"] = host
+                env["SERVER_PORT"] = self.server_addresses[c.lindex][1]
+        else:
+            env["SERVER_NAME"], env["SERVER_PORT"] = self.server_addresses[c.lindex]
+        if self.limit_request_body and h.content_length > self.limit_request_body:
+            _log.error("Request body of %d bytes is over limit-request-body (%d): 413 for %s %s.",
+                       h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
+                       env["PATH_INFO"])
+            conn.sendall(error_response(413))
+            return False
+        stream = InputStream(conn, -2 if h.chunked else max(h.content_length, 0),
+                             h.expect_continue)
+        env.update(self.base)
+        env["wsgi.url_scheme"] = "http"
+        env["wsgi.input"] = stream
+        env["wsgi.input_terminated"] = True
+        response = Response(conn, MODE_HTTP, env["REQUEST_METHOD"] == "HEAD", h.minor,
+                            h.keep_alive)
+        if not run_app(self.app, env, response) or response.truncated or stream.bad \
+                or not response.keep_alive:
+            return False
+        try:
+            return stream.drain(self.drain_limit)
+        except ClientDisconnected:
+            return False
+
+    def on_error(self, Conn conn, int status, str why):
+        """A request the parser refused: one log line and the precise status."""
+        _log.error("Refused a request with %d %s: %s.", status, _REASONS.get(status, ""), why)
+        try:
+            conn.sendall(error_response(status))
+        except OSError:
+            pass
+
+
+# The framing modes of a Response, for Python callers.
+RESPONSE_UWSGI = MODE_UWSGI
+RESPONSE_HTTP = MODE_HTTP
