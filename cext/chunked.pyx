@@ -59,6 +59,8 @@ cdef Py_ssize_t _chunk_ext(const char *p, Py_ssize_t i, Py_ssize_t end) noexcept
                 while i < end and p[i] != b'"':
                     if p[i] == b'\\':
                         i += 1
+                        if i >= end or not _HFIELD[<unsigned char>p[i]]:
+                            return -1
                     elif not _HFIELD[<unsigned char>p[i]]:
                         return -1
                     i += 1
@@ -93,6 +95,8 @@ cdef Py_ssize_t chunk_ctrl(chunk_state *s, const char *p, Py_ssize_t n) noexcept
             return _chunk_fail(s, "chunk size line or trailer field too long")
         return 0
     eol = lf - p
+    if eol > MAX_CHUNK_LINE:
+        return _chunk_fail(s, "chunk size line or trailer field too long")
     if eol == 0 or p[eol - 1] != b'\r':
         return _chunk_fail(s, "bare LF in chunked framing")
     line_end = eol - 1
@@ -130,6 +134,9 @@ cdef Py_ssize_t chunk_ctrl(chunk_state *s, const char *p, Py_ssize_t n) noexcept
             i += 1
         if i == 0 or i == line_end or p[i] != b':':
             return _chunk_fail(s, "malformed trailer field")
+        if _ieq(p, i, b"content-length", 14) or _ieq(p, i, b"transfer-encoding", 17) \
+                or _ieq(p, i, b"host", 4):
+            return _chunk_fail(s, "framing field in a trailer")
         for i in range(i + 1, line_end):
             if not _HFIELD[<unsigned char>p[i]]:
                 return _chunk_fail(s, "control character in a trailer field")

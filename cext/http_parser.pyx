@@ -146,6 +146,9 @@ cdef void _connection_tokens(const char *p, Py_ssize_t n, int *close_, int *keep
 cdef int _target_path(const char *p, http_head *h) noexcept nogil:
     """Find the path and query in the request target (origin or absolute form)."""
     cdef Py_ssize_t off = h.target.off, n = h.target.len, i, end = h.target.off + h.target.len
+    if h.method.len == 7 and memcmp(p + h.method.off, b"CONNECT", 7) == 0:
+        _fail(h, 501, "CONNECT is not supported")
+        return -1
     if p[off] == b'/':
         pass
     elif n == 1 and p[off] == b'*':
@@ -159,9 +162,6 @@ cdef int _target_path(const char *p, http_head *h) noexcept nogil:
         while i < end and p[i] != b'/' and p[i] != b'?':
             i += 1
         off = i
-    elif h.method.len == 7 and memcmp(p + h.method.off, b"CONNECT", 7) == 0:
-        _fail(h, 501, "CONNECT is not supported")
-        return -1
     else:
         _fail(h, 400, "malformed request target")
         return -1
@@ -181,6 +181,7 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
     cdef Py_ssize_t pos = 0, eol, i, line_end, colon, vs, ve
     cdef const char *lf
     cdef int te_state = 0, te_seen = 0, status, conn_close = 0, conn_keep = 0
+    cdef int content_types = 0
     cdef unsigned char c
     h.error = 0
     h.nfields = 0
@@ -200,7 +201,7 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
     # -- request line ------------------------------------------------------
     lf = <const char *>memchr(p + pos, b'\n', n - pos)
     if lf is NULL:
-        if n - pos > MAX_LINE:
+        if n - pos > MAX_LINE + 1:  # + 1: the CR of a maximal line may be here
             return _fail(h, 414, "request line too long")
         return 0
     eol = lf - p
@@ -238,6 +239,8 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
         if n - pos < 2:
             if pos < n and p[pos] == b'\n':
                 return _fail(h, 400, "bare LF ending the head")
+            if pos < n and (p[pos] == b' ' or p[pos] == b'\t'):
+                return _fail(h, 400, "obsolete line folding")
             if n > MAX_HEAD:
                 return _fail(h, 431, "request head too large")
             return 0
@@ -245,6 +248,8 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             if p[pos + 1] != b'\n':
                 return _fail(h, 400, "bare CR in the head")
             pos += 2
+            if pos > MAX_HEAD:
+                return _fail(h, 431, "request head too large")
             break
         if p[pos] == b'\n':
             return _fail(h, 400, "bare LF in the head")
@@ -252,7 +257,7 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             return _fail(h, 400, "obsolete line folding")
         lf = <const char *>memchr(p + pos, b'\n', n - pos)
         if lf is NULL:
-            if n - pos > MAX_LINE:
+            if n - pos > MAX_LINE + 1:
                 return _fail(h, 431, "header field too long")
             if n > MAX_HEAD:
                 return _fail(h, 431, "request head too large")
@@ -312,13 +317,18 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             status = _te_tokens(p + vs, ve - vs, &te_state)
             if status:
                 return _fail(h, status, "chunked is not the final transfer coding")
+        elif _ieq(p + pos, colon - pos, b"content-type", 12):
+            if content_types:
+                return _fail(h, 400, "more than one Content-Type")
+            content_types = 1
         elif _ieq(p + pos, colon - pos, b"host", 4):
             if h.host_index >= 0:
                 return _fail(h, 400, "more than one Host")
             h.host_index = h.nfields
         elif _ieq(p + pos, colon - pos, b"connection", 10):
             _connection_tokens(p + vs, ve - vs, &conn_close, &conn_keep)
-        elif _ieq(p + pos, colon - pos, b"expect", 6):
+        elif _ieq(p + pos, colon - pos, b"expect", 6) and h.minor == 1:
+            # RFC 9110 10.1.1: an HTTP/1.0 request's Expect is ignored.
             if _ieq(p + vs, ve - vs, b"100-continue", 12):
                 h.expect_continue = True
             else:
@@ -333,6 +343,8 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             return _fail(h, 400, "both Transfer-Encoding and Content-Length")
         if te_state & 2:
             return _fail(h, 501, "unsupported transfer coding")
+        if not te_state & 1:
+            return _fail(h, 400, "Transfer-Encoding without a coding")
         h.chunked = True
     if h.minor == 1 and h.host_index < 0:
         return _fail(h, 400, "missing Host header in an HTTP/1.1 request")

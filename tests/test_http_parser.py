@@ -147,16 +147,11 @@ def test_expect_100_continue_on_http11() -> None:
     assert info["expect_continue"] is True and info["content_length"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Expect: 100-continue in an HTTP/1.0 request sets "
-                   "expect_continue; RFC 9110 10.1.1 says a server MUST ignore it (peers.md 4.3 #24)")
 def test_expect_100_continue_ignored_on_http10() -> None:
     _, _, info = parse(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
     assert info["expect_continue"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the final CRLF of the head is not counted against "
-                   "MAX_HEAD, so a 65538-byte head is accepted whole but refused (431) when its "
-                   "last byte arrives alone")
 def test_head_limit_counts_the_blank_line() -> None:
     head = b"GET / HTTP/1.1\r\nHost: h\r\n"
     while len(head) < 65536 - 1100:
@@ -167,9 +162,6 @@ def test_head_limit_counts_the_blank_line() -> None:
     assert outcome(head + b"\r\n") == ("error", 431)  # so it must be refused whole, too
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: duplicate Content-Type is joined into "
-                   "'text/plain, text/html' instead of 400 (peers.md 4.3 #14; gunicorn 26.1, "
-                   "waitress main)")
 def test_duplicate_content_type_refused() -> None:
     data = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Type: text/html" \
            b"\r\nContent-Length: 0\r\n\r\n"
@@ -216,24 +208,17 @@ def test_bad_random_splits(v: Bad, seed: int) -> None:
     assert len(buf) - len(chunk) < v.by  # refused no later than the read that brought byte `by`
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a request line of exactly 8190 bytes plus its CR is "
-                   "refused with 414 before the LF arrives (limit off by one while incomplete)")
 def test_request_line_limit_while_incomplete() -> None:
     line = b"GET /" + b"a" * (MAX_LINE - 14) + b" HTTP/1.1"
     assert len(line) == MAX_LINE
     assert parse(line + b"\r") is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a header field of exactly 8190 bytes plus its CR is "
-                   "refused with 431 before the LF arrives (limit off by one while incomplete)")
 def test_field_limit_while_incomplete() -> None:
     line = b"X-A: " + b"a" * (MAX_LINE - 5)
     assert parse(b"GET / HTTP/1.1\r\n" + line + b"\r") is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): a folded line's leading SP/HTAB is refused "
-                   "only once a second byte of that line arrives (the `n - pos < 2` branch "
-                   "waits instead of checking p[pos])")
 def test_obs_fold_refused_at_its_first_byte() -> None:
     assert outcome(b"GET / HTTP/1.1\r\nHost: h\r\n ") == ("error", 400)
 
