@@ -25,11 +25,13 @@ from typing import Any
 
 from fastwsgi import __version__
 from fastwsgi._cext import encode_head
-from fastwsgi.errors import ClientDisconnected, ResponseError
+from fastwsgi.errors import ClientDisconnected, RequestTimeout, ResponseError
 from fastwsgi.log import ErrorStream, log
 
 ERROR_500 = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 22\r\n\r\nInternal Server Error\n")
+ERROR_504 = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+             b"Content-Length: 16\r\n\r\nGateway Timeout\n")
 
 
 class FileWrapper:
@@ -217,13 +219,20 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any],
         log.info("Client went away during %s %s: %s", environ.get("REQUEST_METHOD"),
                  environ.get("PATH_INFO"), exc)
         return False
-    except Exception:
-        log.exception("Exception in WSGI application (%s %s):",
-                      environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+    except (Exception, RequestTimeout) as exc:
+        timed_out = isinstance(exc, RequestTimeout)
+        if timed_out:  # raised in this thread by the watchdog (request-timeout)
+            log.error("Request %s %s stopped by request-timeout%s.",
+                      environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                      "; answered 504" if not response.head_sent else
+                      " after its response had started; the response is truncated")
+        else:
+            log.exception("Exception in WSGI application (%s %s):",
+                          environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         if not response.head_sent:
             response.head_sent = True
             try:
-                response.conn.sendall(ERROR_500)
+                response.conn.sendall(ERROR_504 if timed_out else ERROR_500)
             except OSError:
                 pass
         return False
