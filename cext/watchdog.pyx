@@ -102,12 +102,14 @@ cdef void check(long long now) noexcept nogil:
     cdef char text[512]
     cdef long long deadline = fw_load_ll(&g_shutdown_deadline_ns)
     cdef long long start, last
-    cdef int i, active = 0
+    cdef int i, reason, active = 0
     if deadline and now >= deadline:
         snprintf(text, sizeof(text), "Shutdown timeout expired; aborting daemon process "
                  "'%s' (pid=%d).", g_group, getpid())
         wd_log("error", text)
-        _exit(EXIT_SHUTDOWN_TIMEOUT)
+        # The cause of the stop, if there was one, stays the exit's cause.
+        reason = fw_load_int(&g_stop_reason)
+        _exit(reason if reason > 0 else EXIT_SHUTDOWN_TIMEOUT)
     if g_deadlock_ns and now - fw_load_ll(&g_heartbeat_ns) > g_deadlock_ns:
         snprintf(text, sizeof(text), "Daemon process deadlock timer expired, stopping daemon "
                  "process '%s' (pid=%d): the Python GIL has not been available for %.1f "

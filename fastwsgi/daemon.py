@@ -58,6 +58,9 @@ ERROR_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 12\r\n\r\nBad Request\n")
 #: The stop cause recorded when the supervisor (or a person) asked for the stop.
 STOP_SIGNALLED = -1
+#: How much later than the daemon's own shutdown-timeout the C watchdog
+#: forces the exit (it only has to when the GIL is stuck).
+FORCE_MARGIN = 0.5
 #: How long unread request data is drained before close, so that the close
 #: does not become a reset that destroys the response in flight.
 LINGER_SECONDS = 5.0
@@ -79,6 +82,7 @@ class Daemon:
         self.served = 0
         self.exit_code = exitcodes.STOPPED
         self.stopping = False
+        self.forced = False  # shutdown-timeout expired: exit at once
         self.limit = cfg.maximum_requests
         self.watchdog = Watchdog(cfg)
         # A relative script path must survive the chdir to home=.
@@ -92,7 +96,8 @@ class Daemon:
         code = exitcodes.BOOT_FAILED
         try:
             code = self._run(supervisor_pid)
-            atexit._run_exitfuncs()  # bounded by the watchdog's shutdown deadline
+            if not self.forced:
+                atexit._run_exitfuncs()  # bounded by the watchdog's shutdown deadline
         except BaseException:
             log.critical("Daemon process '%s' failed:\n%s", self.cfg.name, traceback.format_exc())
         finally:
@@ -181,8 +186,9 @@ class Daemon:
         assert self.acceptor is not None
         self.acceptor.stop()
         cfg = self.cfg
-        # The C watchdog enforces the end, even if the GIL never comes back.
-        set_shutdown_deadline(cfg.graceful_timeout + cfg.shutdown_timeout)
+        # The C watchdog enforces the end even if the GIL never comes back; its
+        # margin lets this thread do it first, with the log lines, when it can.
+        set_shutdown_deadline(cfg.graceful_timeout + cfg.shutdown_timeout + FORCE_MARGIN)
         deadline = time.monotonic() + cfg.graceful_timeout
         for t in workers:
             t.join(max(deadline - time.monotonic(), 0))
@@ -195,6 +201,13 @@ class Daemon:
             deadline = time.monotonic() + cfg.shutdown_timeout
             for t in workers:
                 t.join(max(deadline - time.monotonic(), 0))
+            busy = sum(t.is_alive() for t in workers)
+            if busy:
+                log.error("Shutdown timeout expired; aborting daemon process '%s' (pid=%d) "
+                          "with %d requests still running.", cfg.name, os.getpid(), busy)
+                self.forced = True
+                if self.exit_code == exitcodes.STOPPED:
+                    self.exit_code = exitcodes.SHUTDOWN_TIMEOUT
         log.info("Exiting daemon process '%s' (pid=%d) after %d requests.", cfg.name,
                  os.getpid(), self.served)
         return self.exit_code
