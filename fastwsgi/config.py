@@ -130,10 +130,12 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds after the graceful drain before a stopping process is forced out",
             _at_least(0), "seconds >= 0"),
     Setting("receive-buffer-size", int, 0,
-            "SO_RCVBUF of the group socket (0 = OS default)", _buffer_size,
+            "SO_RCVBUF of the group socket and of every connection it accepts (0 = OS "
+            "default; a refusal by the OS is a warning)", _buffer_size,
             "0 or bytes >= 512"),
     Setting("send-buffer-size", int, 0,
-            "SO_SNDBUF of the group socket (0 = OS default)", _buffer_size,
+            "SO_SNDBUF of the group socket and of every connection it accepts (0 = OS "
+            "default; a refusal by the OS is a warning)", _buffer_size,
             "0 or bytes >= 512"),
     Setting("socket-user", str, None,
             "user the group socket is chowned to when started as root (the front-end's "
