@@ -84,6 +84,7 @@ class Daemon:
         self.stopping = False
         self.forced = False  # shutdown-timeout expired: exit at once
         self.limit = cfg.maximum_requests
+        self.queue_timeout: float = cfg.queue_timeout  # read per request: no __getattr__
         self.watchdog = Watchdog(cfg)
         # A relative script path must survive the chdir to home=.
         path, sep, name = cfg.app.partition("::")
@@ -269,7 +270,7 @@ class Daemon:
                 log.error("Could not read the request frame from the front-end: %s", exc)
                 return False
             stream = InputStream(conn, length)
-            if self.cfg.queue_timeout and self._queue_expired(env, accepted_at, conn):
+            if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
                 return True
             environ = complete_environ(env, self.base, stream, True)
             response = Response(conn, b"HTTP/1.1 ", env.get("REQUEST_METHOD") == "HEAD")
@@ -285,11 +286,11 @@ class Daemon:
     def _queue_expired(self, env: dict[str, Any], accepted_at: float, conn: Conn) -> bool:
         """queue-timeout: answer 504 to a request that waited too long."""
         wait = waited(env, accepted_at)
-        if wait <= self.cfg.queue_timeout:
+        if wait <= self.queue_timeout:
             return False
         log.error("Request %s %s waited %.1fs before a daemon thread took it, more than "
                   "queue-timeout (%gs); answered 504 without running the application.",
-                  env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.cfg.queue_timeout)
+                  env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.queue_timeout)
         try:
             conn.sendall(ERROR_504)
         except OSError:
