@@ -15,6 +15,7 @@ from fastwsgi.errors import (
     ClientDisconnected,
     FrameTooLarge,
     InvalidRequestBody,
+    RequestTimeout,
     InvalidVariable,
     ResponseError,
     TruncatedVariable,
@@ -57,6 +58,7 @@ include "framing.pyx"
 include "response_head.pyx"
 include "hconn.pyx"
 include "sockio.pyx"
+include "watchdog.pyx"
 include "http_parser.pyx"
 include "chunked.pyx"
 include "wsgi_input.pyx"

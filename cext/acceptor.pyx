@@ -11,21 +11,35 @@
 # event (seen: an idle thread left asleep after stop()), so waits are bounded
 # by STOP_CHECK_MS and the stopping flag is checked after each one.
 
+# receive-buffer-size / send-buffer-size: Linux does not copy a listening
+# AF_UNIX socket's SO_RCVBUF/SO_SNDBUF to the sockets accept() returns, so they
+# are set on every accepted connection too (two cheap calls, without the GIL).
+
 DEF STOP_CHECK_MS = 500
+
+cdef extern from "sys/socket.h" nogil:
+    enum:
+        SOL_SOCKET
+        SO_RCVBUF
+        SO_SNDBUF
 
 cdef class Acceptor:
     """Hands accepted connections (non-blocking fds) to worker threads."""
     cdef int epfd
     cdef int wakefd
     cdef list listen_fds
+    cdef int rcvbuf
+    cdef int sndbuf
     # Set by stop() before the eventfd is written, so a thread that epoll
     # hands a ready listener after stop() still returns -1 (exactly N
     # requests for maximum-requests=N).
     cdef volatile int stopping
 
-    def __cinit__(self, fds):
+    def __cinit__(self, fds, int rcvbuf=0, int sndbuf=0):
         cdef epoll_event ev
         cdef int fd, flags
+        self.rcvbuf = rcvbuf
+        self.sndbuf = sndbuf
         self.epfd = -1
         self.wakefd = -1
         self.listen_fds = [int(f) for f in fds]
@@ -81,6 +95,11 @@ cdef class Acceptor:
                     break
                 fd = accept4(ev.data.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
                 if fd >= 0:
+                    # A failure here was already reported for the listener.
+                    if self.rcvbuf:
+                        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &self.rcvbuf, sizeof(int))
+                    if self.sndbuf:
+                        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &self.sndbuf, sizeof(int))
                     break
                 # Lost the race to another thread or process, or the client
                 # gave up in the backlog: wait again. Out of fds: back off a

@@ -309,8 +309,11 @@ cdef class HttpLoop:
 
     # -- the worker thread's body -------------------------------------------
 
-    def serve(self, HttpApp handler, Conn conn):
-        """Run a worker thread until stop(): handler.handle() once per request."""
+    def serve(self, HttpApp handler, Conn conn, int slot=-1):
+        """Run a worker thread until stop(): handler.handle() once per request.
+
+        slot is the thread's index for the watchdog (request-timeout).
+        """
         cdef hconn *c = NULL
         cdef http_head h
         cdef Py_ssize_t hlen
@@ -339,7 +342,7 @@ cdef class HttpLoop:
             conn.attach(c)
             keep = False
             try:
-                keep = handler.handle(conn, env, &h, c)
+                keep = handler.handle(conn, env, &h, c, slot)
             finally:
                 conn.detach()
                 if not keep or self.stopping or c.fd < 0:

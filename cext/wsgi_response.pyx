@@ -32,6 +32,8 @@ cdef enum:
 
 cdef bytes _ERROR_500_UWSGI = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain"
                                b"\r\nContent-Length: 22\r\n\r\nInternal Server Error\n")
+cdef bytes _ERROR_504_UWSGI = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain"
+                               b"\r\nContent-Length: 16\r\n\r\nGateway Timeout\n")
 cdef bytes _SERVER_LINE = b"Server: fastwsgi\r\n"
 cdef bytes _CRLF = b"\r\n"
 
@@ -286,7 +288,9 @@ cdef class Response:
         if self.head_sent:
             return 0
         self.head_sent = True
-        if self.mode == MODE_HTTP:
+        if isinstance(exc, RequestTimeout):
+            data = error_response(504) if self.mode == MODE_HTTP else _ERROR_504_UWSGI
+        elif self.mode == MODE_HTTP:
             data = error_response(400 if isinstance(exc, InvalidRequestBody) else 500)
         else:
             data = _ERROR_500_UWSGI
@@ -316,6 +320,13 @@ cpdef bint run_app(object app, dict environ, Response response) except? False:
     except ClientDisconnected as exc:
         _log.info("Client went away during %s %s: %s", environ.get("REQUEST_METHOD"),
                   environ.get("PATH_INFO"), exc)
+        return False
+    except RequestTimeout as exc:  # raised in this thread by the watchdog
+        _log.error("Request %s %s stopped by request-timeout%s.",
+                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                   "; answered 504" if not response.head_sent else
+                   " after its response had started; the response is truncated")
+        response.fail(exc)
         return False
     except Exception as exc:
         _log.exception("Exception in WSGI application (%s %s):",
@@ -350,11 +361,14 @@ cdef class HttpApp:
         self.after_request = after_request
         self.drain_limit = drain_limit
 
-    cdef bint handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
+    cdef bint handle(self, Conn conn, dict env, http_head *h, hconn *c,
+                     int slot) except? True:
         """Run one request; True keeps the connection alive."""
+        slot_begin(slot)  # the watchdog's view of this thread (request-timeout)
         try:
             return self._handle(conn, env, h, c)
         finally:
+            slot_end(slot)
             if self.after_request is not None:
                 self.after_request()
 

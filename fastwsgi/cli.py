@@ -20,9 +20,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         "daemon process group options (the WSGIDaemonProcess options of the same names)")
     for s in SETTINGS:
         default = "" if s.default is None else f" (default: {s.default})"
-        group.add_argument(f"--{s.name}", dest=s.attr, metavar=s.valid.split()[0].upper()
-                           if s.kind is not str else "NAME", default=None,
-                           help=s.help + default)
+        # argparse %-formats help texts: display-name's %{GROUP} must be escaped.
+        group.add_argument(f"--{s.name}", dest=s.attr, metavar=s.flag_metavar, default=None,
+                           help=(s.help + default).replace("%", "%%"))
 
 
 def build_parser() -> argparse.ArgumentParser:

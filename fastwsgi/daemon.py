@@ -5,22 +5,27 @@ Life of a daemon (after the supervisor forked it):
 1. It asks the kernel for SIGTERM when the supervisor dies, so it never
    outlives it, and blocks the control signals in every thread: the main
    thread alone takes them with sigwait().
-2. It loads the application. A failure exits with APP_LOAD_FAILED; the full
+2. It sets itself up (fastwsgi/procsetup.py: display-name, privileges, home,
+   umask, sys.path, stack-size) and starts the watchdog (fastwsgi/watchdog.py,
+   cext/watchdog.pyx). Then it loads the application. A failure exits with APP_LOAD_FAILED; the full
    traceback is logged on the first attempt only, so a crash loop does not
    flood the log (the supervisor backs off and eventually gives up).
 3. `threads` workers each loop: accept (leader/follower, see
    cext/acceptor.pyx), read the request, run the application, close.
-4. SIGTERM/SIGINT, or maximum-requests: stop accepting, let in-flight
-   requests finish within graceful-timeout, then exit; a reaper forces the
-   exit after shutdown-timeout more, whatever is still running.
+4. SIGTERM/SIGINT, maximum-requests, or a watchdog cause (inactivity,
+   restart-interval, request-timeout): stop accepting, let in-flight requests
+   finish within graceful-timeout, run the exit functions, and exit with the
+   code of the cause. The watchdog forces the exit after shutdown-timeout
+   more, whatever is still running, even if the GIL is stuck.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import random
 import signal
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -36,19 +41,34 @@ from fastwsgi._cext import (
     InputStream,
     Response,
     body_length,
+    claim_stop,
+    request_begin,
+    request_end,
     run_app,
     set_parent_death_signal,
+    set_shutdown_deadline,
+    stop_reason,
 )
-from fastwsgi.appload import load_application
+from fastwsgi.appload import is_script, load_application
 from fastwsgi.config import GroupConfig
-from fastwsgi.errors import FramingError
+from fastwsgi.errors import FramingError, RequestTimeout, StartupError
 from fastwsgi.log import log, reopen
+from fastwsgi.procsetup import setup_process
+from fastwsgi.queuetime import waited
 from fastwsgi.sockets import server_address
+from fastwsgi.watchdog import Watchdog
 from fastwsgi.wsgi import base_environ, complete_environ
 
 CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+ERROR_504 = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+             b"Content-Length: 16\r\n\r\nGateway Timeout\n")
 ERROR_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 12\r\n\r\nBad Request\n")
+#: The stop cause recorded when the supervisor (or a person) asked for the stop.
+STOP_SIGNALLED = -1
+#: How much later than the daemon's own shutdown-timeout the C watchdog
+#: forces the exit (it only has to when the GIL is stuck).
+FORCE_MARGIN = 0.5
 #: How long unread request data is drained before close, so that the close
 #: does not become a reset that destroys the response in flight.
 LINGER_SECONDS = 5.0
@@ -70,6 +90,13 @@ class Daemon:
         self.served = 0
         self.exit_code = exitcodes.STOPPED
         self.stopping = False
+        self.forced = False  # shutdown-timeout expired: exit at once
+        self.limit = cfg.maximum_requests
+        self.queue_timeout: float = cfg.queue_timeout  # read per request: no __getattr__
+        self.watchdog = Watchdog(cfg)
+        # A relative script path must survive the chdir to home=.
+        path, sep, name = cfg.app.partition("::")
+        self.app_spec = os.path.abspath(path) + sep + name if is_script(cfg.app) else cfg.app
 
     # -- after fork -------------------------------------------------------
 
@@ -78,6 +105,8 @@ class Daemon:
         code = exitcodes.BOOT_FAILED
         try:
             code = self._run(supervisor_pid)
+            if not self.forced:
+                atexit._run_exitfuncs()  # bounded by the watchdog's shutdown deadline
         except BaseException:
             log.critical("Daemon process '%s' failed:\n%s", self.cfg.name, traceback.format_exc())
         finally:
@@ -93,25 +122,37 @@ class Daemon:
         for sig in CONTROL_SIGNALS | {signal.SIGCHLD}:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        try:
+            setup_process(self.cfg)
+        except StartupError as exc:
+            log.error("Daemon process '%s' (pid=%d) could not start: %s", self.cfg.name,
+                      os.getpid(), exc)
+            return exitcodes.BOOT_FAILED
+        # A change of credentials clears the parent-death signal: arm it again.
+        set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != supervisor_pid:
+            return exitcodes.STOPPED
+        self.watchdog.start()  # before the import, so a stuck import is caught too
         if not self._load():
             return exitcodes.APP_LOAD_FAILED
         cfg = self.cfg
+        if self.limit and cfg.maximum_requests_jitter:
+            self.limit += random.randint(0, cfg.maximum_requests_jitter)
         self.base = base_environ(process_group=cfg.name, application_group=cfg.application_group,
                                  multiprocess=cfg.multiprocess, multithread=cfg.multithread,
                                  run_once=cfg.run_once)
         fds = [s.fileno() for s in self.listeners]
         if cfg.http is not None:
-            loop = HttpLoop(fds, cfg.http.header_timeout, cfg.http.keepalive_timeout,
-                            cfg.socket_timeout)
+            self.acceptor = HttpLoop(fds, cfg.http.header_timeout, cfg.http.keepalive_timeout,
+                                     cfg.socket_timeout)
             self.http = HttpApp(self.app, self.base, [server_address(s) for s in self.listeners],
                                 cfg.http.limit_request_body, self._count_request)
-            self.acceptor = loop
             target = self._http_worker
         else:
-            self.acceptor = Acceptor(fds)
+            self.acceptor = Acceptor(fds, cfg.receive_buffer_size, cfg.send_buffer_size)
             target = self._worker
-        workers = [threading.Thread(target=target, name=f"wsgi-{i}", daemon=True)
-                   for i in range(cfg.threads)]
+        workers = [threading.Thread(target=target, args=(i,), name=f"wsgi-{i}",
+                                    daemon=True) for i in range(cfg.threads)]
         for t in workers:
             t.start()
         log.info("Daemon process '%s' (pid=%d) accepting requests with %d threads.",
@@ -122,8 +163,7 @@ class Daemon:
 
     def _load(self) -> bool:
         try:
-            sys.path.insert(0, os.getcwd()) if "" not in sys.path else None
-            self.app = load_application(self.cfg.app)
+            self.app = load_application(self.app_spec)
             return True
         except BaseException as exc:
             if self.attempt == 0:
@@ -139,20 +179,21 @@ class Daemon:
         while True:
             sig = signal.sigwait(CONTROL_SIGNALS)
             if sig in (signal.SIGTERM, signal.SIGINT):
-                if not self.stopping:
+                if claim_stop(STOP_SIGNALLED):
                     log.info("Shutdown requested for daemon process '%s' (pid=%d).",
                              self.cfg.name, os.getpid())
+                self.exit_code = max(stop_reason(), exitcodes.STOPPED)
                 return
             if sig == signal.SIGUSR1:
                 reopen()
+                self.watchdog.log_reopened()
 
     def request_stop(self, code: int, why: str) -> None:
         """Called from a worker: stop accepting and let the main thread exit."""
+        if not claim_stop(code):
+            return  # already stopping, for this or another cause
         with self.lock:
-            if self.stopping:
-                return
             self.stopping = True
-            self.exit_code = code
         log.info("%s; stopping daemon process '%s' (pid=%d).", why, self.cfg.name, os.getpid())
         assert self.acceptor is not None
         self.acceptor.stop()
@@ -162,65 +203,85 @@ class Daemon:
         assert self.acceptor is not None
         self.acceptor.stop()
         cfg = self.cfg
+        # The C watchdog enforces the end even if the GIL never comes back; its
+        # margin lets this thread do it first, with the log lines, when it can.
+        set_shutdown_deadline(cfg.graceful_timeout + cfg.shutdown_timeout + FORCE_MARGIN)
         deadline = time.monotonic() + cfg.graceful_timeout
         for t in workers:
             t.join(max(deadline - time.monotonic(), 0))
         busy = sum(t.is_alive() for t in workers)
         if busy:
             log.warning("Daemon process '%s' (pid=%d): %d requests still running after "
-                        "graceful-timeout %gs.", cfg.name, os.getpid(), busy, cfg.graceful_timeout)
-            self._start_reaper()
+                        "graceful-timeout %gs; shutdown-timeout %gs more before the exit is "
+                        "forced.", cfg.name, os.getpid(), busy, cfg.graceful_timeout,
+                        cfg.shutdown_timeout)
             deadline = time.monotonic() + cfg.shutdown_timeout
             for t in workers:
                 t.join(max(deadline - time.monotonic(), 0))
+            busy = sum(t.is_alive() for t in workers)
+            if busy:
+                log.error("Shutdown timeout expired; aborting daemon process '%s' (pid=%d) "
+                          "with %d requests still running.", cfg.name, os.getpid(), busy)
+                self.forced = True
+                if self.exit_code == exitcodes.STOPPED:
+                    self.exit_code = exitcodes.SHUTDOWN_TIMEOUT
         log.info("Exiting daemon process '%s' (pid=%d) after %d requests.", cfg.name,
                  os.getpid(), self.served)
         return self.exit_code
 
-    def _start_reaper(self) -> None:
-        """Force the exit after shutdown-timeout, whatever still runs."""
-        def reap() -> None:
-            time.sleep(self.cfg.shutdown_timeout)
-            log.error("Shutdown timeout expired; aborting daemon process '%s' (pid=%d).",
-                      self.cfg.name, os.getpid())
-            os._exit(exitcodes.SHUTDOWN_TIMEOUT)
-        threading.Thread(target=reap, name="reaper", daemon=True).start()
-
     # -- worker threads ---------------------------------------------------
 
-    def _http_worker(self) -> None:
-        """An HTTP worker thread: the loop calls the handler once per request."""
+    def _http_worker(self, slot: int) -> None:
+        """An HTTP worker thread: the loop runs the application once per request."""
         assert isinstance(self.acceptor, HttpLoop)
-        try:
-            self.acceptor.serve(self.http, Conn())
-        except BaseException:
-            log.exception("HTTP worker thread failed:")
+        self.watchdog.register_worker(slot)
+        while True:
+            try:
+                self.acceptor.serve(self.http, Conn(), slot)
+                return
+            except RequestTimeout:
+                # Delivered late, between two requests: nothing left to interrupt.
+                request_end(slot)
+            except BaseException:
+                log.exception("HTTP worker thread failed:")
+                return
+
+    def _worker(self, slot: int) -> None:
+        accept = self.acceptor.accept  # type: ignore[union-attr]
+        handle = self.handle_uwsgi
+        self.watchdog.register_worker(slot)
+        while True:
+            try:
+                fd = accept()
+                if fd < 0:
+                    return
+                request_begin(slot)  # the watchdog's view: busy since accept()
+                try:
+                    if not handle(fd):
+                        continue  # a connection without a request does not count
+                except RequestTimeout:
+                    log.warning("request-timeout reached thread %d after its response was "
+                                "complete.", slot)
+                except BaseException:
+                    log.exception("Unexpected error while handling a request:")
+                finally:
+                    request_end(slot)
+                self._count_request()
+            except RequestTimeout:
+                # Delivered late, between two requests: nothing left to interrupt.
+                request_end(slot)
 
     def _count_request(self) -> None:
-        """After each request: count it, and recycle at maximum-requests."""
-        limit = self.cfg.maximum_requests
         with self.lock:
             self.served += 1
             served = self.served
-        if limit and served >= limit:
-            self.request_stop(exitcodes.MAXIMUM_REQUESTS, f"Maximum requests ({limit}) reached")
-
-    def _worker(self) -> None:
-        accept = self.acceptor.accept  # type: ignore[union-attr]
-        handle = self.handle_uwsgi
-        while True:
-            fd = accept()
-            if fd < 0:
-                return
-            try:
-                if not handle(fd):
-                    continue  # a connection without a request does not count
-            except BaseException:
-                log.exception("Unexpected error while handling a request:")
-            self._count_request()
+        if self.limit and served >= self.limit:
+            self.request_stop(exitcodes.MAXIMUM_REQUESTS,
+                              f"Maximum requests ({self.limit}) reached")
 
     def handle_uwsgi(self, fd: int) -> bool:
         """One request over the uwsgi protocol; False if none arrived."""
+        accepted_at = time.time()
         conn = Conn(fd, self.cfg.socket_timeout)
         stream: InputStream | None = None
         try:
@@ -240,6 +301,8 @@ class Daemon:
                 log.error("Could not read the request frame from the front-end: %s", exc)
                 return False
             stream = InputStream(conn, length)
+            if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
+                return True
             environ = complete_environ(env, self.base, stream, True)
             response = Response(conn, RESPONSE_UWSGI, env.get("REQUEST_METHOD") == "HEAD")
             run_app(self.app, environ, response)
@@ -250,3 +313,17 @@ class Daemon:
             if left:
                 conn.discard(left if left > 0 else 1 << 62, LINGER_SECONDS)
             conn.close()
+
+    def _queue_expired(self, env: dict[str, Any], accepted_at: float, conn: Conn) -> bool:
+        """queue-timeout: answer 504 to a request that waited too long."""
+        wait = waited(env, accepted_at)
+        if wait <= self.queue_timeout:
+            return False
+        log.error("Request %s %s waited %.1fs before a daemon thread took it, more than "
+                  "queue-timeout (%gs); answered 504 without running the application.",
+                  env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.queue_timeout)
+        try:
+            conn.sendall(ERROR_504)
+        except OSError:
+            pass
+        return True

@@ -43,6 +43,18 @@ class ConfigError(FastWSGIError):
         super().__init__(where + message)
 
 
+class StartupError(FastWSGIError):
+    """A daemon process could not set itself up (privileges, directories, ...)."""
+
+
+class RequestTimeout(BaseException):  # noqa: N818 - the name mod_wsgi users know
+    """Raised inside a request's thread when it ran past request-timeout.
+
+    A BaseException, as mod_wsgi's, so that an application's ``except
+    Exception`` does not swallow it; the request is answered 504.
+    """
+
+
 class AppLoadError(FastWSGIError):
     """The WSGI application could not be imported or has no callable."""
 

@@ -51,7 +51,15 @@ class _ReopenableHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.acquire()
         try:
             old = self.stream
-            self.stream = self._open()
+            try:
+                self.stream = self._open()
+            except OSError as exc:
+                # A daemon that dropped privileges may not be allowed to create
+                # the new file: keep writing to the old one rather than die.
+                self.stream = old
+                old.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] [warning] "
+                          f"[pid {os.getpid()}] could not reopen {self.path}: {exc}\n")
+                return
             old.close()
         finally:
             self.release()
@@ -78,6 +86,15 @@ def reopen() -> None:
     """Reopen the log file (after rotation)."""
     if _handler is not None:
         _handler.reopen()
+
+
+def stream_fileno() -> int:
+    """The fd the log is written to (for writers that bypass logging)."""
+    stream = _handler.stream if _handler is not None else sys.stderr
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return 2
 
 
 class ErrorStream:

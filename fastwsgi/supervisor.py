@@ -15,6 +15,17 @@ State machine, in the gunicorn manner:
 4. SIGTERM/SIGINT: graceful stop. Daemons get SIGTERM, finish in-flight
    requests, and are killed only after graceful + shutdown timeouts; then the
    sockets are closed and their files removed.
+5. SIGHUP: graceful reload. Each group moves to a new generation: a full set
+   of new processes (which import the application afresh: the supervisor
+   never imports it) starts next to the old ones, which keep serving. Only
+   when every new process has reported "R<pid>" do the old ones get SIGTERM
+   and drain. The socket never closes, so no request is refused. If a new
+   process fails at start-up, the reload is abandoned: the new processes are
+   stopped and the old ones keep serving.
+
+The system calls go through a ProcessOps object, so that the decisions
+(back-off, giving up, reload ordering) are unit-tested with fake processes
+and a fake clock (tests/test_supervisor_unit.py).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from fastwsgi import exitcodes
 from fastwsgi.config import GroupConfig
 from fastwsgi.daemon import Daemon
 from fastwsgi.log import log, reopen
+from fastwsgi.procsetup import check_group
 from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
 
 MAX_STARTUP_FAILURES = 5
@@ -42,12 +54,34 @@ MIN_LIFETIME = 1.0
 EXIT_GROUP_FAILED = 3
 
 
+class ProcessOps:
+    """The supervisor's system calls and clock; tests substitute a fake."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def fork(self) -> int:
+        return os.fork()
+
+    def waitpid(self) -> tuple[int, int]:
+        """(pid, status) of a child that exited, (0, 0) if none; ChildProcessError if no child."""
+        return os.waitpid(-1, os.WNOHANG)
+
+    def kill(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class Proc:
     group: Group
     slot: int
     started: float
+    generation: int = 0
     ready: bool = False
+    retiring: bool = False  # an old generation's process told to stop after a reload
 
 
 @dataclass
@@ -57,25 +91,32 @@ class Group:
     failures: int = 0
     announced: bool = False
     owned_files: list[str] = field(default_factory=list)  # socket files we created
+    generation: int = 0  # of the processes that should be serving; SIGHUP adds one
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
 
 
 class Supervisor:
     """Runs daemon groups until told to stop; run() returns the exit code."""
 
-    def __init__(self, configs: list[GroupConfig]) -> None:
+    def __init__(self, configs: list[GroupConfig], ops: ProcessOps | None = None) -> None:
         self.groups = [Group(cfg) for cfg in configs]
         self.procs: dict[int, Proc] = {}
         self.signals: deque[int] = deque()
         self.stopping = False
         self.exit_code = 0
         self.pid = os.getpid()
+        self.ops = ops or ProcessOps()
+        self.wake_r = self.wake_w = self.status_r = self.status_w = -1
+        # Generation numbers only grow, so that processes of an abandoned
+        # reload can never be mistaken for those of a later one.
+        self.last_generation = 0
 
     # -- set-up -------------------------------------------------------------
 
     def _open_sockets(self) -> None:
         for g in self.groups:
             cfg = g.cfg
+            check_group(cfg)
             if cfg.http is not None:
                 for spec in cfg.http.binds:
                     sock = http_listener(spec, cfg.listen_backlog)
@@ -126,7 +167,7 @@ class Supervisor:
 
     def _wait(self) -> None:
         due = [t for g in self.groups for t in g.pending.values()]
-        timeout = max(min(due) - time.monotonic(), 0) if due else 5.0
+        timeout = max(min(due) - self.ops.now(), 0) if due else 5.0
         try:
             select.select([self.wake_r, self.status_r], [], [], min(timeout, 5.0))
         except InterruptedError:
@@ -146,11 +187,21 @@ class Supervisor:
             elif sig == signal.SIGUSR1:
                 reopen()
                 self._signal_all(signal.SIGUSR1)
-            elif sig == signal.SIGHUP:
-                log.warning("SIGHUP received: graceful reload is not available yet; ignored.")
+            elif sig == signal.SIGHUP and not self.stopping:
+                self.reload()
+
+    def reload(self) -> None:
+        """Start a new generation of every group; the old one stops once it is ready."""
+        log.info("SIGHUP received: graceful reload; starting new daemon processes.")
+        now = self.ops.now()
+        for g in self.groups:
+            self.last_generation += 1
+            g.generation = self.last_generation
+            g.failures = 0
+            g.pending = {slot: now for slot in range(g.cfg.process_count)}
 
     def _spawn_due(self) -> None:
-        now = time.monotonic()
+        now = self.ops.now()
         for g in self.groups:
             for slot, when in list(g.pending.items()):
                 if when <= now and not self.stopping:
@@ -159,12 +210,12 @@ class Supervisor:
 
     def _spawn(self, g: Group, slot: int) -> None:
         daemon = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
-        pid = os.fork()
+        pid = self.ops.fork()
         if pid == 0:
             os.close(self.wake_r)
             os.close(self.status_r)
             daemon.run(self.pid)
-        self.procs[pid] = Proc(g, slot, time.monotonic())
+        self.procs[pid] = Proc(g, slot, self.ops.now(), g.generation)
         log.info("Starting daemon process '%s' (pid=%d) with threads=%d.",
                  g.cfg.name, pid, g.cfg.threads)
 
@@ -174,26 +225,41 @@ class Supervisor:
         except BlockingIOError:
             return
         for line in data.split(b"\n"):
-            if not line.startswith(b"R"):
-                continue
-            proc = self.procs.get(int(line[1:]))
-            if proc is None:
-                continue
-            proc.ready = True
-            g = proc.group
-            g.failures = 0
-            ready = sum(1 for p in self.procs.values() if p.group is g and p.ready)
-            if not g.announced and ready >= g.cfg.process_count:
-                g.announced = True
-                where = ", ".join(describe(s) for s in g.listeners)
-                log.info("Daemon group '%s' is ready: %d process%s x %d threads on %s.",
-                         g.cfg.name, g.cfg.process_count,
-                         "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
+            if line.startswith(b"R") and line[1:].isdigit():
+                self._ready(int(line[1:]))
+
+    def _ready(self, pid: int) -> None:
+        """A daemon reported that it accepts requests."""
+        proc = self.procs.get(pid)
+        if proc is None:
+            return
+        proc.ready = True
+        g = proc.group
+        if proc.generation != g.generation:
+            return  # from a generation an abandoned reload left behind
+        g.failures = 0
+        current = [p for p in self.procs.values() if p.group is g and p.generation == g.generation]
+        if sum(p.ready for p in current) < g.cfg.process_count:
+            return
+        old = [(pid, p) for pid, p in self.procs.items()
+               if p.group is g and p.generation < g.generation and not p.retiring]
+        for old_pid, p in old:
+            p.retiring = True
+            self.ops.kill(old_pid, signal.SIGTERM)
+        if old:
+            log.info("Daemon group '%s' reloaded: %d new processes ready; stopping %d old "
+                     "ones gracefully.", g.cfg.name, len(current), len(old))
+        if not g.announced:
+            g.announced = True
+            where = ", ".join(describe(s) for s in g.listeners)
+            log.info("Daemon group '%s' is ready: %d process%s x %d threads on %s.",
+                     g.cfg.name, g.cfg.process_count,
+                     "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = self.ops.waitpid()
             except ChildProcessError:
                 return
             if pid == 0:
@@ -201,17 +267,45 @@ class Supervisor:
             proc = self.procs.pop(pid, None)
             if proc is None:
                 continue
-            g = proc.group
-            lived = time.monotonic() - proc.started
-            log.info("Daemon process '%s' (pid=%d) exited after %.1fs: %s.",
-                     g.cfg.name, pid, lived, exitcodes.describe(status))
-            if self.stopping:
-                continue
-            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-            if code in exitcodes.STARTUP_FAILURES or (not proc.ready and lived < MIN_LIFETIME):
-                self._startup_failed(g, proc.slot)
+            self._exited(pid, proc, status)
+
+    def _exited(self, pid: int, proc: Proc, status: int) -> None:
+        """Log an exit with its cause and decide what replaces the process."""
+        g = proc.group
+        lived = self.ops.now() - proc.started
+        log.info("Daemon process '%s' (pid=%d) exited after %.1fs: %s.",
+                 g.cfg.name, pid, lived, exitcodes.describe(status))
+        if self.stopping or proc.generation != g.generation:
+            return  # stopping, or an old generation: the current one covers its slot
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        if code in exitcodes.STARTUP_FAILURES or (not proc.ready and lived < MIN_LIFETIME):
+            if self._old_generation_serving(g):
+                self._abandon_reload(g)
             else:
-                g.pending[proc.slot] = 0.0
+                self._startup_failed(g, proc.slot)
+        else:
+            g.pending[proc.slot] = self.ops.now()
+
+    def _old_generation_serving(self, g: Group) -> bool:
+        return any(p.group is g and p.generation < g.generation and not p.retiring
+                   for p in self.procs.values())
+
+    def _abandon_reload(self, g: Group) -> None:
+        """A new process failed at start-up: the old generation keeps serving."""
+        olds = [p.generation for p in self.procs.values()
+                if p.group is g and p.generation < g.generation and not p.retiring]
+        log.error("Reload of daemon group '%s' abandoned: a new process failed at start-up "
+                  "(see above); the old processes keep serving the previous code.", g.cfg.name)
+        for pid, p in list(self.procs.items()):
+            if p.group is g and p.generation == g.generation:
+                p.retiring = True
+                self.ops.kill(pid, signal.SIGTERM)
+        g.generation = max(olds)
+        g.failures = 0
+        covered = {p.slot for p in self.procs.values()
+                   if p.group is g and p.generation == g.generation}
+        now = self.ops.now()
+        g.pending = {slot: now for slot in range(g.cfg.process_count) if slot not in covered}
 
     def _startup_failed(self, g: Group, slot: int) -> None:
         g.failures += 1
@@ -225,16 +319,13 @@ class Supervisor:
         delay = min(BACKOFF_FIRST * 2 ** (g.failures - 1), BACKOFF_MAX)
         log.warning("Daemon process '%s' failed at start-up (%d in a row); retrying in %.1fs.",
                     g.cfg.name, g.failures, delay)
-        g.pending[slot] = time.monotonic() + delay
+        g.pending[slot] = self.ops.now() + delay
 
     # -- stopping -----------------------------------------------------------
 
     def _signal_all(self, sig: int) -> None:
         for pid in list(self.procs):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            self.ops.kill(pid, sig)
 
     def _stop_all(self) -> None:
         self._signal_all(signal.SIGTERM)

@@ -1,0 +1,171 @@
+"""Each WSGIDaemonProcess option observed in a real daemon, as its app sees it."""
+
+from __future__ import annotations
+
+import ast
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from fastwsgi import cli
+from tests.support.server import short_tmpdir
+from tests.support.uwsgi_client import request
+
+pytestmark = pytest.mark.timeout(60)
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change identity")
+
+
+def probe(server, query: str = "") -> dict:
+    response = request("/", query=query, socket_path=server.socket_path)
+    assert response.status == 200, response.raw
+    return ast.literal_eval(response.body.decode())
+
+
+@pytest.fixture
+def test_user():
+    """A throwaway user with its own home and one supplementary group.
+
+    Request it before fastwsgi_server, so that the daemons are gone before
+    userdel runs.
+    """
+    name = "fw" + uuid.uuid4().hex[:8]
+    base = short_tmpdir()
+    os.chmod(base, 0o755)  # pytest's tmp_path is 0700: the user could not enter it
+    home = os.path.join(base, "home")
+    os.mkdir(home)
+    subprocess.run(["groupadd", name + "x"], check=True)
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin",
+                    "-G", name + "x", name], check=True)
+    entry = pwd.getpwnam(name)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    try:
+        yield entry, grp.getgrnam(name + "x").gr_gid
+    finally:
+        subprocess.run(["userdel", name], check=False)
+        subprocess.run(["groupdel", name + "x"], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@ROOT_ONLY
+def test_user_option_drops_root_with_supplementary_groups(test_user, fastwsgi_server):
+    user, extra_gid = test_user
+    server = fastwsgi_server("options_app:application", "--user", user.pw_name)
+    report = probe(server, "regain")
+    assert report["status"]["Uid"] == [user.pw_uid] * 4
+    assert report["status"]["Gid"] == [user.pw_gid] * 4
+    assert sorted(report["status"]["Groups"]) == sorted({user.pw_gid, extra_gid})
+    assert report["regain"] == "refused"
+    # Without home=, the user's home directory, first on sys.path.
+    assert report["cwd"] == user.pw_dir
+    assert report["sys_path"][0] == user.pw_dir
+    assert report["env"]["HOME"] == user.pw_dir
+    assert report["env"]["USER"] == user.pw_name
+    # The supervisor itself stays root (it must be able to fork more).
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        assert "Uid:\t0\t" in f.read()
+
+
+@ROOT_ONLY
+def test_group_option_sets_the_primary_group(test_user, fastwsgi_server):
+    user, extra_gid = test_user
+    server = fastwsgi_server("options_app:application", "--user", f"#{user.pw_uid}",
+                             "--group", f"#{extra_gid}")
+    status = probe(server)["status"]
+    assert status["Uid"] == [user.pw_uid] * 4
+    assert status["Gid"] == [extra_gid] * 4
+
+
+@ROOT_ONLY
+def test_nobody_without_a_usable_home_runs_in_root_directory(fastwsgi_server):
+    nobody = pwd.getpwnam("nobody")
+    server = fastwsgi_server("options_app:application", "--user", "nobody")
+    report = probe(server)
+    assert report["status"]["Uid"] == [nobody.pw_uid] * 4
+    assert report["cwd"] == "/"
+    assert "unusable" in server.log()
+
+
+def test_umask_home_python_path_and_eggs(fastwsgi_server, tmp_path):
+    home, p1, p2, p3, eggs = (tmp_path / n for n in ("home", "p1", "p2", "p3", "eggs"))
+    for d in (home, p1, p2, p3, eggs):
+        d.mkdir()
+    (p1 / "extra.pth").write_text(f"{p3}\n")  # addsitedir processes .pth files
+    server = fastwsgi_server("options_app:application", "--umask", "0027", "--home", str(home),
+                             "--python-path", f"{p1}:{p2}", "--python-eggs", str(eggs))
+    created = tmp_path / "created"
+    report = probe(server, f"create={created}")
+    assert report["mode"] == 0o640
+    assert report["cwd"] == str(home)
+    assert report["sys_path"][:4] == [str(home), str(p1), str(p3), str(p2)]
+    assert report["env"]["PYTHON_EGG_CACHE"] == str(eggs)
+
+
+def test_stack_size_of_worker_threads(fastwsgi_server):
+    small = fastwsgi_server("options_app:application", "--stack-size", "524288")
+    assert probe(small, "stack")["stack"] == 524288
+    default = fastwsgi_server("options_app:application")
+    assert probe(default, "stack")["stack"] != 524288
+
+
+def test_display_name_is_the_process_title_not_truncated(fastwsgi_server):
+    name = "a-group-name-much-longer-than-the-python-argv0-ever-is"
+    server = fastwsgi_server("options_app:application", "--display-name", "%{GROUP}",
+                             "--process-group", name)
+    cmdline = probe(server)["cmdline"]
+    assert cmdline.rstrip("\0 ") == f"(wsgi:{name})"
+
+
+def test_buffer_sizes_on_listening_and_accepted_sockets(fastwsgi_server):
+    server = fastwsgi_server("options_app:application", "--threads", "1",
+                             "--receive-buffer-size", "65536", "--send-buffer-size", "98304")
+    bufs = probe(server, "bufs")["bufs"]
+    # Linux reports twice the size asked for (room for its bookkeeping).
+    assert bufs["listener"] == (2 * 65536, 2 * 98304)
+    assert bufs["conn"] == (2 * 65536, 2 * 98304)
+    default = fastwsgi_server("options_app:application", "--threads", "1")
+    assert probe(default, "bufs")["bufs"]["conn"][0] != 2 * 65536
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--umask", "0999", "expected an octal number"),
+    ("--umask", "1777", "from 0000 to 0777"),
+    ("--stack-size", "1000", ">= 32768"),
+    ("--send-buffer-size", "100", ">= 512"),
+    ("--home", "relative/dir", "absolute path"),
+    ("--user", "no-such-user-here", "no such user"),
+    ("--user", "root", "may not run as root"),
+    ("--user", "#0", "may not run as root"),
+    ("--group", "no-such-group-here", "no such group"),
+    ("--deadlock-timeout", "-1", ">= 0"),
+    ("--queue-timeout", "soon", "expected seconds"),
+])
+def test_invalid_values_are_refused_with_a_clear_message(capsys, flag, value, message):
+    assert cli.main(["serve", "app.py", "--uwsgi-socket", "/tmp/x.sock", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and flag in err
+
+
+def test_missing_directories_are_refused_at_start(fastwsgi_server, tmp_path):
+    server = fastwsgi_server("options_app:application", "--home", str(tmp_path / "nope"),
+                             wait=False)
+    assert server.wait_exit(20) == 2
+    assert "home directory" in server.stderr() and "does not exist" in server.stderr()
+    server = fastwsgi_server("options_app:application", "--python-eggs",
+                             str(tmp_path / "nope"), wait=False)
+    assert server.wait_exit(20) == 2
+    assert "python-eggs" in server.stderr()
+
+
+@ROOT_ONLY
+def test_python_eggs_must_be_writable_by_the_groups_user(fastwsgi_server, tmp_path):
+    eggs = tmp_path / "eggs"
+    eggs.mkdir(mode=0o755)  # root's, not nobody's
+    server = fastwsgi_server("options_app:application", "--user", "nobody",
+                             "--python-eggs", str(eggs), wait=False)
+    assert server.wait_exit(20) == 2
+    assert "not writable by nobody" in server.stderr()
