@@ -15,6 +15,7 @@ from fastwsgi.errors import (
     ClientDisconnected,
     FrameTooLarge,
     InvalidRequestBody,
+    RequestBodyTooLarge,
     RequestTimeout,
     InvalidVariable,
     ResponseError,

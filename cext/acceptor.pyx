@@ -17,12 +17,6 @@
 
 DEF STOP_CHECK_MS = 500
 
-cdef extern from "sys/socket.h" nogil:
-    enum:
-        SOL_SOCKET
-        SO_RCVBUF
-        SO_SNDBUF
-
 cdef class Acceptor:
     """Hands accepted connections (non-blocking fds) to worker threads."""
     cdef int epfd

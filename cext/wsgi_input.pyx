@@ -24,6 +24,8 @@ cdef class InputStream:
     cdef bint done
     cdef bint pending_continue
     cdef public int bad          # 400 once the body was found malformed
+    cdef public long long limit  # limit-request-body for chunked bodies (0 = none)
+    cdef long long total         # de-chunked bytes so far
     cdef chunk_state cs
 
     def __cinit__(self, Conn conn, long long length, bint expect_continue=False):
@@ -79,6 +81,12 @@ cdef class InputStream:
         if not data:
             self.done = True
             raise ClientDisconnected("chunked request body truncated by the client")
+        self.total += len(data)
+        if self.limit and self.total > self.limit:
+            self.bad = 413
+            self.done = True
+            raise RequestBodyTooLarge(
+                f"chunked request body is over limit-request-body ({self.limit} bytes)")
         self.cs.remaining -= len(data)
         if self.cs.remaining == 0:
             self.cs.state = CH_DATA_CRLF

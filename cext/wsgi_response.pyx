@@ -117,6 +117,7 @@ cdef class Response:
     cdef public bint keep_alive
     cdef readonly bint truncated
     cdef readonly str status
+    cdef InputStream stream     # HTTP: to see whether a 100-continue body is still unsent
 
     def __cinit__(self, Conn conn, int mode, bint head_only, int minor=1,
                   bint keep_alive=False):
@@ -168,6 +169,10 @@ cdef class Response:
                 parts.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False
+        if self.stream is not None and self.stream.pending_continue:
+            # The client still waits for permission to send its body: it will
+            # never be read, so this connection ends with this response.
+            self.keep_alive = False
         if not self.keep_alive:
             parts.append(b"Connection: close\r\n")
         elif self.minor == 0:
@@ -291,7 +296,7 @@ cdef class Response:
         if isinstance(exc, RequestTimeout):
             data = error_response(504) if self.mode == MODE_HTTP else _ERROR_504_UWSGI
         elif self.mode == MODE_HTTP:
-            data = error_response(400 if isinstance(exc, InvalidRequestBody) else 500)
+            data = error_response(exc.status if isinstance(exc, InvalidRequestBody) else 500)
         else:
             data = _ERROR_500_UWSGI
         try:
@@ -317,6 +322,11 @@ cpdef bint run_app(object app, dict environ, Response response) except? False:
                     response.write(data)
         response.finish()
         return True
+    except InvalidRequestBody as exc:  # the client's fault, not a gone client
+        _log.error("Refused the body of %s %s with %d: %s", environ.get("REQUEST_METHOD"),
+                   environ.get("PATH_INFO"), exc.status, exc)
+        response.fail(exc)
+        return False
     except ClientDisconnected as exc:
         _log.info("Client went away during %s %s: %s", environ.get("REQUEST_METHOD"),
                   environ.get("PATH_INFO"), exc)
@@ -350,10 +360,14 @@ cdef class HttpApp:
     cdef long long limit_request_body
     cdef long long drain_limit
     cdef object after_request        # called after every request (counting)
+    cdef double queue_timeout        # queue-timeout; > 0 checks X-Request-Start
+    cdef object queue_waited         # fastwsgi.queuetime.waited
 
     def __init__(self, app, dict base, list server_addresses,
                  long long limit_request_body=0, after_request=None,
-                 long long drain_limit=65536):
+                 long long drain_limit=65536, double queue_timeout=0, queue_waited=None):
+        self.queue_timeout = queue_timeout
+        self.queue_waited = queue_waited
         self.app = app
         self.base = base
         self.server_addresses = server_addresses
@@ -395,14 +409,18 @@ cdef class HttpApp:
                        env["PATH_INFO"])
             conn.sendall(error_response(413))
             return False
+        if self.queue_timeout > 0 and self._queue_expired(conn, env):
+            return False
         stream = InputStream(conn, -2 if h.chunked else max(h.content_length, 0),
                              h.expect_continue)
+        stream.limit = self.limit_request_body
         env.update(self.base)
         env["wsgi.url_scheme"] = "http"
         env["wsgi.input"] = stream
         env["wsgi.input_terminated"] = True
         response = Response(conn, MODE_HTTP, env["REQUEST_METHOD"] == "HEAD", h.minor,
                             h.keep_alive)
+        response.stream = stream
         if not run_app(self.app, env, response) or response.truncated or stream.bad \
                 or not response.keep_alive:
             return False
@@ -410,6 +428,21 @@ cdef class HttpApp:
             return stream.drain(self.drain_limit)
         except ClientDisconnected:
             return False
+
+    cdef bint _queue_expired(self, Conn conn, dict env) except? True:
+        """queue-timeout on the HTTP side: only an upstream's X-Request-Start can
+        show a wait, since the thread that read the head runs the request."""
+        cdef double wait = self.queue_waited(env, _time.time())
+        if wait <= self.queue_timeout:
+            return False
+        _log.error("Request %s %s waited %.1fs before a daemon thread took it, more than "
+                   "queue-timeout (%gs); answered 504 without running the application.",
+                   env["REQUEST_METHOD"], env["PATH_INFO"], wait, self.queue_timeout)
+        try:
+            conn.sendall(error_response(504))
+        except OSError:
+            pass
+        return True
 
     def on_error(self, Conn conn, int status, str why):
         """A request the parser refused: one log line and the precise status."""

@@ -144,9 +144,11 @@ class Daemon:
         fds = [s.fileno() for s in self.listeners]
         if cfg.http is not None:
             self.acceptor = HttpLoop(fds, cfg.http.header_timeout, cfg.http.keepalive_timeout,
-                                     cfg.socket_timeout)
+                                     cfg.socket_timeout, cfg.receive_buffer_size,
+                                     cfg.send_buffer_size)
             self.http = HttpApp(self.app, self.base, [server_address(s) for s in self.listeners],
-                                cfg.http.limit_request_body, self._count_request)
+                                cfg.http.limit_request_body, self._count_request,
+                                queue_timeout=self.queue_timeout, queue_waited=waited)
             target = self._http_worker
         else:
             self.acceptor = Acceptor(fds, cfg.receive_buffer_size, cfg.send_buffer_size)

@@ -68,4 +68,12 @@ class ClientDisconnected(FastWSGIError, OSError):
 
 
 class InvalidRequestBody(ClientDisconnected):
-    """A malformed chunked request body; answered 400 and the connection closed."""
+    """A request body the server refuses; answered with .status, then closed."""
+
+    status = 400
+
+
+class RequestBodyTooLarge(InvalidRequestBody):
+    """A chunked request body that grew past limit-request-body."""
+
+    status = 413

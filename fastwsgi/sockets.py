@@ -32,26 +32,9 @@ def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
     """
     if len(os.fsencode(path)) >= 108:
         raise ConfigError(f"socket path {path!r} is longer than the 107 bytes AF_UNIX allows")
-    if os.path.exists(path):
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(path)
-        except ConnectionRefusedError:
-            log.warning("Removing stale socket file %s.", path)
-            os.unlink(path)
-        except OSError as exc:
-            raise ConfigError(f"cannot use socket path {path!r}: {exc}") from None
-        else:
-            raise ConfigError(f"socket {path!r} is in use by a running server")
-        finally:
-            probe.close()
+    remove_stale_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    for opt, size, name in ((socket.SO_RCVBUF, rcvbuf, "receive"), (socket.SO_SNDBUF, sndbuf, "send")):
-        if size:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, opt, size)
-            except OSError as exc:
-                log.warning("Could not set the %s buffer size of %s to %d: %s", name, path, size, exc)
+    set_buffer_sizes(sock, rcvbuf, sndbuf, path)
     old = os.umask(0o177)
     try:
         sock.bind(path)
@@ -62,6 +45,24 @@ def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
+
+
+def remove_stale_socket(path: str) -> None:
+    """Remove a socket file a dead server left; refuse to touch a live one."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        log.warning("Removing stale socket file %s.", path)
+        os.unlink(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot use socket path {path!r}: {exc}") from None
+    else:
+        raise ConfigError(f"socket {path!r} is in use by a running server")
+    finally:
+        probe.close()
 
 
 def remove_socket_file(path: str) -> None:
@@ -86,22 +87,21 @@ def parse_bind(spec: str) -> tuple[str, str, int]:
     return ("tcp6" if ":" in host else "tcp"), host or "0.0.0.0", int(port)
 
 
-def http_listener(spec: str, backlog: int) -> socket.socket:
+def set_buffer_sizes(sock: socket.socket, rcvbuf: int, sndbuf: int, where: str) -> None:
+    """receive-/send-buffer-size on a socket; a refusal is only a warning."""
+    for opt, size, name in ((socket.SO_RCVBUF, rcvbuf, "receive"), (socket.SO_SNDBUF, sndbuf, "send")):
+        if size:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            except OSError as exc:
+                log.warning("Could not set the %s buffer size of %s to %d: %s", name, where, size, exc)
+
+
+def http_listener(spec: str, backlog: int, rcvbuf: int = 0, sndbuf: int = 0) -> socket.socket:
     """A listening socket for HTTP, bound as --bind spec says."""
     kind, host, port = parse_bind(spec)
     if kind == "unix":
-        if os.path.exists(host):
-            remove_stale = socket.socket(socket.AF_UNIX)
-            try:
-                remove_stale.connect(host)
-            except ConnectionRefusedError:
-                os.unlink(host)
-            except OSError:
-                pass
-            else:
-                raise ConfigError(f"--bind {spec!r}: socket is in use by a running server")
-            finally:
-                remove_stale.close()
+        remove_stale_socket(host)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(host)
     else:
@@ -116,6 +116,7 @@ def http_listener(spec: str, backlog: int) -> socket.socket:
             sock.close()
             raise ConfigError(f"--bind {spec!r}: cannot bind: {exc.strerror}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    set_buffer_sizes(sock, rcvbuf, sndbuf, spec)  # TCP connections inherit them
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock

@@ -119,7 +119,8 @@ class Supervisor:
             check_group(cfg)
             if cfg.http is not None:
                 for spec in cfg.http.binds:
-                    sock = http_listener(spec, cfg.listen_backlog)
+                    sock = http_listener(spec, cfg.listen_backlog, cfg.receive_buffer_size,
+                                         cfg.send_buffer_size)
                     g.listeners.append(sock)
                     if spec.startswith("unix:"):
                         g.owned_files.append(spec[5:])

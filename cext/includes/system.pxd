@@ -44,6 +44,9 @@ cdef extern from "sys/socket.h" nogil:
         MSG_DONTWAIT
         SOCK_NONBLOCK
         SOCK_CLOEXEC
+        SOL_SOCKET
+        SO_RCVBUF
+        SO_SNDBUF
 
 cdef extern from "sys/sendfile.h" nogil:
     ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)

@@ -36,6 +36,8 @@ cdef extern from "time.h" nogil:
     struct tm:
         pass
     tm *localtime_r(const time_t *timep, tm *result)
+    tm *gmtime_r(const time_t *timep, tm *result)
+    time_t time(time_t *t)
     size_t strftime(char *s, size_t maxsize, const char *fmt, const tm *t)
     int nanosleep(const timespec *req, timespec *rem)
     enum:
