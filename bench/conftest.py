@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -37,22 +36,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return None
 
 
-def _can_connect(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(1)
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
 
 @pytest.fixture(scope="module")
 def uwsgi_daemon() -> Iterator[str]:
     """`fastwsgi serve` on a uwsgi socket in a short temp dir; yields the socket path."""
-    from fastwsgi.client import request
+    from fastwsgi.client import can_connect, request
 
     tmp = tempfile.mkdtemp(prefix="fwb", dir="/tmp")
     sock = os.path.join(tmp, "g.sock")
@@ -65,7 +53,7 @@ def uwsgi_daemon() -> Iterator[str]:
     def ready() -> bool:
         if proc.exited():
             raise StartError(f"fastwsgi exited with {proc.returncode()}:\n{proc.log_tail()}")
-        return _can_connect(sock) and request("/", socket_path=sock, timeout=5).body == HELLO
+        return can_connect(sock) and request("/", socket_path=sock, timeout=5).body == HELLO
 
     try:
         wait_until(ready, 30, f"fastwsgi on {sock}")

@@ -17,6 +17,8 @@
 
 DEF STOP_CHECK_MS = 500
 
+cdef unsigned long long ACCEPTOR_WAKE = 0xFFFFFFFFFFFFFFFFull
+
 cdef class Acceptor:
     """Hands accepted connections (non-blocking fds) to worker threads."""
     cdef int epfd
@@ -30,33 +32,15 @@ cdef class Acceptor:
     cdef volatile int stopping
 
     def __cinit__(self, fds, int rcvbuf=0, int sndbuf=0):
-        cdef epoll_event ev
-        cdef int fd, flags
+        cdef int fd
         self.rcvbuf = rcvbuf
         self.sndbuf = sndbuf
         self.epfd = -1
         self.wakefd = -1
         self.listen_fds = [int(f) for f in fds]
-        self.epfd = epoll_create1(EPOLL_CLOEXEC)
-        if self.epfd < 0:
-            raise_errno(errno, "epoll_create1")
-        self.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
-        if self.wakefd < 0:
-            raise_errno(errno, "eventfd")
-        ev.events = EPOLLIN
-        ev.data.fd = self.wakefd
-        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.wakefd, &ev) < 0:
-            raise_errno(errno, "epoll_ctl(eventfd)")
+        open_event_set(&self.epfd, &self.wakefd, ACCEPTOR_WAKE)
         for fd in self.listen_fds:
-            # A thread that loses the race for a connection (to a sibling
-            # thread or process) must get EAGAIN, not block in accept().
-            flags = fcntl(fd, F_GETFL)
-            if flags < 0 or fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0:
-                raise_errno(errno, "fcntl(O_NONBLOCK) on listener")
-            ev.events = EPOLLIN | EPOLLEXCLUSIVE
-            ev.data.fd = fd
-            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
-                raise_errno(errno, "epoll_ctl(listener)")
+            add_listener(self.epfd, fd, <unsigned long long>fd)
 
     def __dealloc__(self):
         if self.epfd >= 0:
@@ -68,7 +52,6 @@ cdef class Acceptor:
         """Wait for a connection; its fd (non-blocking), or -1 once stopped."""
         cdef epoll_event ev
         cdef int rc, fd = -1, err = 0
-        cdef int wake = self.wakefd
         if self.stopping:
             return -1
         with nogil:
@@ -84,10 +67,10 @@ cdef class Acceptor:
                         fd = -1
                         break
                     continue
-                if ev.data.fd == wake or self.stopping:
+                if ev.data.u64 == ACCEPTOR_WAKE or self.stopping:
                     fd = -1
                     break
-                fd = accept4(ev.data.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                fd = accept4(<int>ev.data.u64, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
                 if fd >= 0:
                     # A failure here was already reported for the listener.
                     if self.rcvbuf:

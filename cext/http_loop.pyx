@@ -19,14 +19,19 @@
 #    header-timeout has passed since its first byte; an idle one after
 #    keep-alive-timeout (header-timeout before its first request). One thread
 #    at a time sweeps the table about once a second.
-# 5. stop(): listeners leave the set, parked connections are closed, and every
-#    waiting thread returns; threads busy with a request finish it and close.
+# 5. stop(): listeners leave the set and idle keep-alive connections are
+#    closed (a client retries those). A connection accepted before the stop
+#    whose first request has not fully arrived is still served (with
+#    Connection: close), within STOP_GRACE_NS or its header deadline: nothing
+#    the daemon accepted is dropped unanswered. Threads return once no
+#    connection is left.
 
 DEF WAIT_MS = 500
 
 cdef unsigned int LISTENER_GEN = 0xFFFFFFFFu
 cdef unsigned long long WAKE_TAG = 0xFFFFFFFEFFFFFFFFull
 cdef long long SWEEP_NS = 1000000000
+cdef long long STOP_GRACE_NS = 2000000000
 
 cdef enum:
     C_PARKED = 1
@@ -61,6 +66,7 @@ cdef class HttpLoop:
     cdef pthread_mutex_t lock
     cdef hconn **slots
     cdef int nslots
+    cdef int nconns               # open connections (parked or taken)
     cdef unsigned int gen
     cdef volatile int stopping
     cdef long long header_timeout_ns
@@ -72,8 +78,7 @@ cdef class HttpLoop:
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
                   double io_timeout=60.0, int rcvbuf=0, int sndbuf=0):
-        cdef epoll_event ev
-        cdef int i, fd, flags
+        cdef int i
         self.epfd = -1
         self.wakefd = -1
         self.lfds = NULL
@@ -91,26 +96,11 @@ cdef class HttpLoop:
         self.io_timeout_ms = timeout_to_ms(io_timeout)
         self.rcvbuf = rcvbuf
         self.sndbuf = sndbuf
-        self.epfd = epoll_create1(EPOLL_CLOEXEC)
-        if self.epfd < 0:
-            raise_errno(errno, "epoll_create1")
-        self.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
-        if self.wakefd < 0:
-            raise_errno(errno, "eventfd")
-        ev.events = EPOLLIN
-        ev.data.u64 = WAKE_TAG
-        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.wakefd, &ev) < 0:
-            raise_errno(errno, "epoll_ctl(eventfd)")
+        open_event_set(&self.epfd, &self.wakefd, WAKE_TAG)
         for i in range(self.nlisten):
-            fd = fds[i]
-            self.lfds[i] = fd
-            flags = fcntl(fd, F_GETFL)
-            if flags < 0 or fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0:
-                raise_errno(errno, "fcntl(O_NONBLOCK) on listener")
-            ev.events = EPOLLIN | EPOLLEXCLUSIVE
-            ev.data.u64 = (<unsigned long long>LISTENER_GEN << 32) | <unsigned int>i
-            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
-                raise_errno(errno, "epoll_ctl(listener)")
+            self.lfds[i] = fds[i]
+            add_listener(self.epfd, fds[i],
+                         (<unsigned long long>LISTENER_GEN << 32) | <unsigned int>i)
 
     def __dealloc__(self):
         cdef int i
@@ -149,6 +139,7 @@ cdef class HttpLoop:
         c.gen = self.gen
         c.state = C_TAKEN
         self.slots[c.fd] = c
+        self.nconns += 1
         pthread_mutex_unlock(&self.lock)
         return 0
 
@@ -192,11 +183,23 @@ cdef class HttpLoop:
         pthread_mutex_lock(&self.lock)
         if c.fd >= 0 and c.fd < self.nslots and self.slots[c.fd] == c:
             self.slots[c.fd] = NULL
+            self.nconns -= 1
         pthread_mutex_unlock(&self.lock)
         hconn_free(c)
 
+    cdef bint _drained(self) noexcept nogil:
+        cdef int n
+        pthread_mutex_lock(&self.lock)
+        n = self.nconns
+        pthread_mutex_unlock(&self.lock)
+        return n == 0
+
     cdef void _sweep(self, long long now, bint everything) noexcept nogil:
-        """Close parked connections past their deadline (all of them on stop)."""
+        """Close parked connections past their deadline.
+
+        everything (stop): close idle keep-alive connections at once; give
+        the others at most STOP_GRACE_NS to send their request.
+        """
         cdef int i, n = 0
         cdef hconn *c
         cdef hconn **expired = NULL
@@ -207,6 +210,11 @@ cdef class HttpLoop:
         self.next_sweep_ns = now + SWEEP_NS
         for i in range(self.nslots):
             c = self.slots[i]
+            if c is not NULL and c.state == C_PARKED and everything \
+                    and not (c.requests > 0 and c.rend == c.rpos):
+                if c.deadline_ns > now + STOP_GRACE_NS:
+                    c.deadline_ns = now + STOP_GRACE_NS
+                continue
             if c is not NULL and c.state == C_PARKED and (everything or c.deadline_ns <= now):
                 c.state = C_TAKEN
                 c.deadline_ns = <long long>(<size_t>expired)  # thread a list through
@@ -216,7 +224,7 @@ cdef class HttpLoop:
         while expired is not NULL:
             c = <hconn *>expired
             expired = <hconn **>(<size_t>c.deadline_ns)
-            if c.rend > c.rpos and not everything:
+            if c.rend > c.rpos:
                 _answer_408(c)
             self.close_conn(c)
 
@@ -281,13 +289,13 @@ cdef class HttpLoop:
                     r = self._recv_more(c)
                     if r > 0:
                         continue
-                    if r == -1 and not self.stopping:
+                    if r == -1 and not (self.stopping and c.requests > 0):
                         self._park(c)
                     else:
                         self.close_conn(c)
                     c = NULL
                     break
-            if self.stopping:
+            if self.stopping and self._drained():
                 return NULL
             rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
             if rc < 0 and errno != EINTR:
@@ -299,9 +307,11 @@ cdef class HttpLoop:
                     return NULL
                 continue
             if ev.data.u64 == WAKE_TAG:
-                if not block:
-                    continue  # stopping is set: the check above returns
-                return NULL
+                # Stopping. The eventfd stays readable (it woke every thread);
+                # take it out of the set so the threads still serving the
+                # last connections do not spin on it.
+                epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.wakefd, NULL)
+                continue
             if (ev.data.u64 >> 32) == LISTENER_GEN:
                 idx = <unsigned int>(ev.data.u64 & 0xFFFFFFFFull)
                 alen = sizeof(addr)
@@ -360,6 +370,8 @@ cdef class HttpLoop:
             c.rpos += hlen
             c.head_started_ns = 0
             c.requests += 1
+            if self.stopping:
+                h.keep_alive = False  # the response says Connection: close
             conn.attach(c)
             keep = False
             try:

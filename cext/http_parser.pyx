@@ -98,22 +98,30 @@ cdef inline Py_ssize_t _fail(http_head *h, int status, const char *why) noexcept
     return -1
 
 
+cdef bint _list_item(const char *p, Py_ssize_t n, Py_ssize_t *i, Py_ssize_t *a,
+                     Py_ssize_t *b) noexcept nogil:
+    """Next element of a comma-separated header list, OWS trimmed, as p[a:b]."""
+    if i[0] > n:
+        return False
+    a[0] = i[0]
+    while i[0] < n and p[i[0]] != b',':
+        i[0] += 1
+    b[0] = i[0]
+    i[0] += 1
+    while a[0] < b[0] and (p[a[0]] == b' ' or p[a[0]] == b'\t'):
+        a[0] += 1
+    while b[0] > a[0] and (p[b[0] - 1] == b' ' or p[b[0] - 1] == b'\t'):
+        b[0] -= 1
+    return True
+
+
 cdef int _te_tokens(const char *p, Py_ssize_t n, int *state) noexcept nogil:
     """Fold one Transfer-Encoding value into state; returns an error status or 0.
 
     state: bit 1 = chunked seen (and so far last), bit 2 = another coding seen.
     """
     cdef Py_ssize_t i = 0, a, b
-    while i <= n:
-        a = i
-        while i < n and p[i] != b',':
-            i += 1
-        b = i
-        i += 1
-        while a < b and (p[a] == b' ' or p[a] == b'\t'):
-            a += 1
-        while b > a and (p[b - 1] == b' ' or p[b - 1] == b'\t'):
-            b -= 1
+    while _list_item(p, n, &i, &a, &b):
         if a == b:
             continue  # empty list elements are allowed by the list syntax
         if state[0] & 1:
@@ -127,16 +135,7 @@ cdef int _te_tokens(const char *p, Py_ssize_t n, int *state) noexcept nogil:
 
 cdef void _connection_tokens(const char *p, Py_ssize_t n, int *close_, int *keep) noexcept nogil:
     cdef Py_ssize_t i = 0, a, b
-    while i <= n:
-        a = i
-        while i < n and p[i] != b',':
-            i += 1
-        b = i
-        i += 1
-        while a < b and (p[a] == b' ' or p[a] == b'\t'):
-            a += 1
-        while b > a and (p[b - 1] == b' ' or p[b - 1] == b'\t'):
-            b -= 1
+    while _list_item(p, n, &i, &a, &b):
         if _ieq(p + a, b - a, b"close", 5):
             close_[0] = 1
         elif _ieq(p + a, b - a, b"keep-alive", 10):

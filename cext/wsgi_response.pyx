@@ -43,6 +43,10 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
             501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
             504: "Gateway Timeout", 505: "HTTP Version Not Supported"}
 
+#: Unread request body drained after a response to keep the connection alive;
+#: a larger rest closes it.
+DEF DRAIN_LIMIT = 65536
+
 cdef long _date_second = 0
 cdef bytes _date_line = b""
 
@@ -169,9 +173,11 @@ cdef class Response:
                 parts.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False
-        if self.stream is not None and self.stream.pending_continue:
-            # The client still waits for permission to send its body: it will
-            # never be read, so this connection ends with this response.
+        if self.stream is not None and (self.stream.pending_continue
+                                        or self.stream.remaining > DRAIN_LIMIT):
+            # The client still waits for permission to send its body, or more
+            # of it is unread than is worth draining: this connection ends
+            # with this response, and says so.
             self.keep_alive = False
         if not self.keep_alive:
             parts.append(b"Connection: close\r\n")
@@ -365,7 +371,7 @@ cdef class HttpApp:
 
     def __init__(self, app, dict base, list server_addresses,
                  long long limit_request_body=0, after_request=None,
-                 long long drain_limit=65536, double queue_timeout=0, queue_waited=None):
+                 long long drain_limit=DRAIN_LIMIT, double queue_timeout=0, queue_waited=None):
         self.queue_timeout = queue_timeout
         self.queue_waited = queue_waited
         self.app = app

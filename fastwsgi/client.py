@@ -29,6 +29,19 @@ class Response:
         return None
 
 
+def can_connect(path: str, timeout: float = 1.0) -> bool:
+    """True if something accepts connections on the UNIX socket at path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def parse_response(raw: bytes) -> Response:
     """Split a daemon's answer into status, headers and body."""
     head, sep, body = raw.partition(b"\r\n\r\n")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from fastwsgi.client import can_connect
 from tests.support.waiting import wait_for
+
+__all__ = ["FastWSGI", "can_connect", "short_tmpdir"]
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
@@ -19,18 +21,6 @@ APPS = ROOT / "tests" / "apps"
 def short_tmpdir() -> str:
     """A temp dir short enough for AF_UNIX paths (108 bytes)."""
     return tempfile.mkdtemp(prefix="fw", dir="/tmp")
-
-
-def can_connect(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(1)
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class FastWSGI:

@@ -1,0 +1,34 @@
+# The epoll set both ways of accepting use (acceptor.pyx for uwsgi sockets,
+# http_loop.pyx for HTTP): an eventfd that stop() makes readable for good,
+# and listening sockets made non-blocking, so that a thread that loses the
+# race for a connection (to a sibling thread or process) gets EAGAIN instead
+# of blocking in accept().
+
+
+cdef int open_event_set(int *epfd, int *wakefd, unsigned long long wake_data) except -1:
+    """Create the epoll set and its stop eventfd (registered with wake_data)."""
+    cdef epoll_event ev
+    epfd[0] = epoll_create1(EPOLL_CLOEXEC)
+    if epfd[0] < 0:
+        raise_errno(errno, "epoll_create1")
+    wakefd[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+    if wakefd[0] < 0:
+        raise_errno(errno, "eventfd")
+    ev.events = EPOLLIN
+    ev.data.u64 = wake_data
+    if epoll_ctl(epfd[0], EPOLL_CTL_ADD, wakefd[0], &ev) < 0:
+        raise_errno(errno, "epoll_ctl(eventfd)")
+    return 0
+
+
+cdef int add_listener(int epfd, int fd, unsigned long long data) except -1:
+    """Add a listening socket, non-blocking, woken for one waiter per connection."""
+    cdef epoll_event ev
+    cdef int flags = fcntl(fd, F_GETFL)
+    if flags < 0 or fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0:
+        raise_errno(errno, "fcntl(O_NONBLOCK) on listener")
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE
+    ev.data.u64 = data
+    if epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+        raise_errno(errno, "epoll_ctl(listener)")
+    return 0
