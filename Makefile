@@ -55,7 +55,7 @@ bench-deps:
 		| xargs $(PYTHON) -m pip install -q
 
 demo:
-	$(PYTHON) -m pip install -q . && fastwsgi serve examples/hello.wsgi --uwsgi-socket /tmp/fastwsgi-hello.sock
+	$(PYTHON) -m pip install -q . && fastwsgi serve examples/hello.wsgi
 
 clean:
 	rm -rf build dist *.egg-info cext/_cext.c fastwsgi/_cext*.so .pytest_cache .hypothesis .benchmarks
