@@ -216,6 +216,58 @@ cdef class Conn:
         Py_XDECREF(raw)
         return out
 
+    cdef bytes take_exactly(self, Py_ssize_t n):
+        """n bytes, or fewer only at EOF: buffered ones, then recv straight into
+        the result without the GIL until it is full (one allocation, no joins)."""
+        cdef Py_ssize_t avail = self.c.rend - self.c.rpos, got = 0, r
+        cdef PyObject *raw
+        cdef bytes out
+        cdef char *dst
+        cdef int err = 0, ready, fd = self.c.fd, timeout = self.c.timeout_ms
+        if n <= 8192:
+            return self.take(n)
+        raw = bytes_alloc(NULL, n)
+        dst = PyBytes_AS_STRING(<object>raw)
+        if avail:
+            got = min(avail, n)
+            memcpy(dst, self.c.buf + self.c.rpos, got)
+            self.c.rpos += got
+        if got < n and not self.c.eof:
+            with nogil:
+                while got < n:
+                    r = recv(fd, dst + got, n - got, 0)
+                    if r > 0:
+                        got += r
+                        continue
+                    if r == 0:
+                        err = -1  # EOF
+                        break
+                    if errno == EINTR:
+                        continue
+                    if errno != EAGAIN:
+                        err = errno
+                        break
+                    ready = wait_fd(fd, POLLIN, timeout)
+                    if ready == 0:
+                        err = ETIMEDOUT
+                        break
+                    if ready < 0:
+                        err = errno
+                        break
+                note_activity()
+            if err == -1:
+                self.c.eof = True
+            elif err:
+                Py_XDECREF(raw)
+                if err == ETIMEDOUT:
+                    raise_timeout("reading from peer")
+                raise_errno(err, "reading from peer")
+        if got != n:
+            _PyBytes_Resize(&raw, got)
+        out = <bytes>raw
+        Py_XDECREF(raw)
+        return out
+
     cdef bytes take_line(self, Py_ssize_t limit):
         """Bytes up to and including the next LF, at most limit bytes, b'' at EOF."""
         cdef char *nl

@@ -11,6 +11,7 @@
 # so a client is never asked for a body the application does not want.
 
 DEF DEFAULT_READ = 65536
+DEF MAX_ONE_READ = 1 << 26   # larger reads are gathered in pieces
 
 cdef bytes _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -130,6 +131,12 @@ cdef class InputStream:
         """Read up to size bytes (all of the rest when size is -1 or None)."""
         cdef Py_ssize_t n
         cdef bytes chunk
+        if not self.stream and not self.done:
+            # A known length: read it into one buffer (file.read(n) semantics).
+            n = self.remaining if (size is None or size < 0) else min(size, self.remaining)
+            if n > 8192 and n <= MAX_ONE_READ:
+                self._continue()
+                return self._got(self.conn.take_exactly(n), n)
         if size is None or size < 0:
             parts = []
             while not self.done:

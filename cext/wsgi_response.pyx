@@ -46,6 +46,8 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
 #: Unread request body drained after a response to keep the connection alive;
 #: a larger rest closes it.
 DEF DRAIN_LIMIT = 65536
+#: Bodies larger than this are sent apart from their head instead of copied.
+DEF BIG_BODY = 65536
 
 cdef long _date_second = 0
 cdef bytes _date_line = b""
@@ -223,6 +225,9 @@ cdef class Response:
         if data and not self.bodyless:
             if self.chunked:
                 data = b"%x\r\n%b\r\n" % (len(data), data)
+            if out and len(data) > BIG_BODY:
+                self._send(out)
+                out = b""
             out = out + data if out else data
         if out:
             self._send(out)
@@ -251,6 +256,9 @@ cdef class Response:
         self.head_sent = True
         if self.bodyless or not body:
             return self._send(head)
+        if len(body) > BIG_BODY:
+            self._send(head)  # no copy of a big body just to prepend the head
+            return self._send(body)
         return self._send(head + body)
 
     cdef int finish(self) except -1:
