@@ -382,7 +382,11 @@ cdef class HttpLoop:
                     self.close_conn(c)
                     c = NULL
                 elif c.rend == c.rpos:
+                    # Nothing pipelined: the client is reading our response,
+                    # so a recv now would only say EAGAIN. Park at once.
                     c.rpos = c.rend = 0
+                    self._park(c)
+                    c = NULL
 
     def stop(self):
         """Stop accepting, close idle connections, wake every waiting thread."""
