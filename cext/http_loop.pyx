@@ -302,6 +302,7 @@ cdef class HttpLoop:
                 return NULL
             if block:
                 self._sweep(monotonic_ns(), False)
+                access_log_flush()
             if rc <= 0:
                 if not block:
                     return NULL
@@ -353,6 +354,7 @@ cdef class HttpLoop:
             c = self._next(c, &h, False)
             if c is NULL:
                 with nogil:
+                    access_log_flush()  # lines reach the file before we wait
                     c = self._next(NULL, &h, True)
             if c is NULL:
                 return

@@ -308,10 +308,13 @@ cdef class Response:
             return 0
         self.head_sent = True
         if isinstance(exc, RequestTimeout):
+            self.code = 504
             data = error_response(504) if self.mode == MODE_HTTP else _ERROR_504_UWSGI
         elif self.mode == MODE_HTTP:
-            data = error_response(exc.status if isinstance(exc, InvalidRequestBody) else 500)
+            self.code = exc.status if isinstance(exc, InvalidRequestBody) else 500
+            data = error_response(self.code)
         else:
+            self.code = 500
             data = _ERROR_500_UWSGI
         try:
             self.conn.sendall(data)
@@ -422,6 +425,7 @@ cdef class HttpApp:
                        h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
                        env["PATH_INFO"])
             conn.sendall(error_response(413))
+            access_log_request(env, 413, 0)
             return False
         if self.queue_timeout > 0 and self._queue_expired(conn, env):
             return False
@@ -435,8 +439,9 @@ cdef class HttpApp:
         response = Response(conn, MODE_HTTP, env["REQUEST_METHOD"] == "HEAD", h.minor,
                             h.keep_alive)
         response.stream = stream
-        if not run_app(self.app, env, response) or response.truncated or stream.bad \
-                or not response.keep_alive:
+        complete = run_app(self.app, env, response)
+        access_log_request(env, response.code, response.body_sent)
+        if not complete or response.truncated or stream.bad or not response.keep_alive:
             return False
         try:
             return stream.drain(self.drain_limit)
@@ -456,11 +461,13 @@ cdef class HttpApp:
             conn.sendall(error_response(504))
         except OSError:
             pass
+        access_log_request(env, 504, 0)
         return True
 
     def on_error(self, Conn conn, int status, str why):
         """A request the parser refused: one log line and the precise status."""
         _log.error("Refused a request with %d %s: %s.", status, _REASONS.get(status, ""), why)
+        access_log_request({"REMOTE_ADDR": conn.c.peer_host.decode("latin-1")}, status, 0)
         try:
             conn.sendall(error_response(status))
         except OSError:

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--keep-alive-timeout", type=float, default=75.0, metavar="S",
                       help="seconds an idle keep-alive connection is kept (default: 75, longer "
                            "than common load balancers' idle timeouts)")
+    http.add_argument("--access-log", metavar="FILE",
+                      help="log every request in Apache's combined format to FILE ('-' = "
+                           "standard output); reopened on SIGUSR1")
     http.add_argument("--limit-request-body", type=int, default=0, metavar="BYTES",
                       help="refuse larger request bodies with 413 before reading them "
                            "(default: 0 = no limit)")
@@ -111,7 +114,9 @@ def group_from_args(args: argparse.Namespace) -> GroupConfig:
             parse_bind(spec)
         http = HttpConfig(binds=binds, header_timeout=args.header_timeout,
                           keepalive_timeout=args.keep_alive_timeout,
-                          limit_request_body=args.limit_request_body)
+                          limit_request_body=args.limit_request_body,
+                          access_log=os.path.abspath(args.access_log)
+                          if args.access_log and args.access_log != "-" else args.access_log)
     return GroupConfig(name=name, app=args.app, application_group=args.application_group,
                        socket_path=os.path.abspath(args.uwsgi_socket) if args.uwsgi_socket else "",
                        values=values, http=http)

@@ -208,6 +208,7 @@ class HttpConfig:
     header_timeout: float = 20.0
     keepalive_timeout: float = 75.0
     limit_request_body: int = 0
+    access_log: str | None = None   # a file, '-' for standard output, None = off
 
 
 @dataclass

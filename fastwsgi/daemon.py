@@ -49,6 +49,7 @@ from fastwsgi._cext import (
     set_shutdown_deadline,
     stop_reason,
 )
+from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
 from fastwsgi.appload import is_script, load_application
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import FramingError, RequestTimeout, StartupError
@@ -122,6 +123,9 @@ class Daemon:
         for sig in CONTROL_SIGNALS | {signal.SIGCHLD}:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        # Opened before the privilege drop, as Apache opens its logs as root.
+        self.access_log = self.cfg.http.access_log if self.cfg.http is not None else None
+        open_access_log(self.access_log)
         try:
             setup_process(self.cfg)
         except StartupError as exc:
@@ -188,6 +192,7 @@ class Daemon:
                 return
             if sig == signal.SIGUSR1:
                 reopen()
+                reopen_access_log(self.access_log)
                 self.watchdog.log_reopened()
 
     def request_stop(self, code: int, why: str) -> None:
@@ -227,6 +232,7 @@ class Daemon:
                 self.forced = True
                 if self.exit_code == exitcodes.STOPPED:
                     self.exit_code = exitcodes.SHUTDOWN_TIMEOUT
+        close_access_log()
         log.info("Exiting daemon process '%s' (pid=%d) after %d requests.", cfg.name,
                  os.getpid(), self.served)
         return self.exit_code

@@ -47,7 +47,8 @@ class FastWSGI:
 
     def start(self, wait: bool = True) -> FastWSGI:
         self.proc = subprocess.Popen(self.command(), cwd=self.tmpdir, env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(self.tmpdir, "stdout.log"), "wb"),
                                      stderr=open(os.path.join(self.tmpdir, "stderr.log"), "wb"),
                                      start_new_session=True)
         if wait:
