@@ -30,6 +30,8 @@ from fastwsgi.protocol import (
     MODIFIER1_WSGI,
     MODIFIER2_WSGI,
     STREAM_VAR,
+    FRAMED_RESPONSE_VAR,
+    QUEUE_START_VAR,
 )
 
 from includes.system cimport *
@@ -62,7 +64,11 @@ include "watchdog.pyx"
 include "http_parser.pyx"
 include "chunked.pyx"
 include "wsgi_input.pyx"
+include "handler.pyx"
 include "wsgi_response.pyx"
 include "acceptor.pyx"
+include "relay_head.pyx"
+include "relay.pyx"
+include "relay_app.pyx"
 include "http_loop.pyx"
 include "process.pyx"

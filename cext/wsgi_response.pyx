@@ -342,7 +342,7 @@ cpdef bint run_app(object app, dict environ, Response response) except? False:
                 _log.exception("Exception in close() of the WSGI response iterable:")
 
 
-cdef class HttpApp:
+cdef class HttpApp(RequestHandler):
     """The application as the HTTP event loop calls it, once per request."""
     cdef object app
     cdef dict base
