@@ -272,17 +272,20 @@ cdef int _recv_client(relay *r) noexcept nogil:
         return 0 if errno == EAGAIN else -1
 
 
-cdef int _recv_upstream(relay *r) noexcept nogil:
-    """Read the daemon; 1 read, 0 nothing now or EOF (r.up_eof), -1 error (r.err)."""
-    cdef ssize_t got
-    cdef Py_ssize_t live
+cdef inline void _compact_upstream(relay *r) noexcept nogil:
+    """Make room at the end of the daemon's buffer by moving what is unread."""
     if r.upos == r.uend:
         r.upos = r.uend = 0
     elif r.upos and UPSTREAM_BUF - r.uend < 16384:
-        live = r.uend - r.upos
-        memmove(r.ubuf, r.ubuf + r.upos, live)
+        memmove(r.ubuf, r.ubuf + r.upos, r.uend - r.upos)
+        r.uend -= r.upos
         r.upos = 0
-        r.uend = live
+
+
+cdef int _recv_upstream(relay *r) noexcept nogil:
+    """Read the daemon; 1 read, 0 nothing now or EOF (r.up_eof), -1 error (r.err)."""
+    cdef ssize_t got
+    _compact_upstream(r)
     if r.uend == UPSTREAM_BUF:
         return 0
     while True:
@@ -430,6 +433,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
             if r.req_done or r.drain_gave_up:
                 return R_DONE
         # -- wait ------------------------------------------------------------
+        _compact_upstream(r)
         want_up_out = not r.up_wr_dead and not r.req_done and (
             r.fpos < r.flen or not r.need_client)
         want_up_in = r.phase != P_DONE and not r.up_eof and r.uend < UPSTREAM_BUF
