@@ -291,10 +291,24 @@ def test_truncation_is_visible_when_the_daemon_dies_mid_body(
 
 
 def test_504_when_no_head_arrives_within_socket_timeout(fresh: list[RouterServer]) -> None:
-    server = start(fresh, "--socket-timeout", "1")
+    server = start(fresh, "--socket-timeout", "1", "--graceful-timeout", "0.5",
+                   "--shutdown-timeout", "0.5")
     began = time.monotonic()
     r = _get(server, "/hang?t=slow")
     assert r.status == 504 and 1 <= time.monotonic() - began < 15
     lines = server.errors()
     assert len(lines) == 1 and "Timeout when reading response headers from daemon process " \
         "'router_app'; answered 504 to GET /hang" in lines[0], lines
+
+
+def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
+    before = len(router.errors())
+    with router.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"zz\r\nab\r\n0\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response().status == 400
+        assert reader.closed()
+    wait_for(lambda: len(router.errors()) > before, 10, "the 400's log line")
+    assert "Refused a request with 400 Bad Request: chunk size is not hexadecimal" \
+        in router.errors()[-1]
