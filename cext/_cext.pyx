@@ -31,6 +31,8 @@ from fastwsgi.protocol import (
     MODIFIER1_WSGI,
     MODIFIER2_WSGI,
     STREAM_VAR,
+    FRAMED_RESPONSE_VAR,
+    QUEUE_START_VAR,
 )
 
 from includes.system cimport *
@@ -64,8 +66,12 @@ include "access_log.pyx"
 include "http_parser.pyx"
 include "chunked.pyx"
 include "wsgi_input.pyx"
+include "handler.pyx"
 include "wsgi_response.pyx"
 include "eventset.pyx"
 include "acceptor.pyx"
+include "relay_head.pyx"
+include "relay.pyx"
+include "relay_app.pyx"
 include "http_loop.pyx"
 include "process.pyx"

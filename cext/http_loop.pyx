@@ -341,7 +341,7 @@ cdef class HttpLoop:
 
     # -- the worker thread's body -------------------------------------------
 
-    def serve(self, HttpApp handler, Conn conn, int slot=-1):
+    def serve(self, RequestHandler handler, Conn conn, int slot=-1):
         """Run a worker thread until stop(): handler.handle() once per request.
 
         slot is the thread's index for the watchdog (request-timeout).

@@ -63,6 +63,16 @@ cpdef bytes date_header():
     return _date_line
 
 
+def refuse_request(Conn conn, int status, str why):
+    """A request the parser refused: one log line, an access-log line, the status."""
+    _log.error("Refused a request with %d %s: %s.", status, _REASONS.get(status, ""), why)
+    access_log_request({"REMOTE_ADDR": conn.c.peer_host.decode("latin-1")}, status, 0)
+    try:
+        conn.sendall(error_response(status))
+    except OSError:
+        pass
+
+
 def error_response(int status, bint keep_alive=False):
     """A complete plain-text error response for the HTTP side."""
     reason = _REASONS.get(status, "Error")
@@ -369,7 +379,7 @@ cpdef bint run_app(object app, dict environ, Response response) except? False:
                 _log.exception("Exception in close() of the WSGI response iterable:")
 
 
-cdef class HttpApp:
+cdef class HttpApp(RequestHandler):
     """The application as the HTTP event loop calls it, once per request."""
     cdef object app
     cdef dict base
@@ -404,22 +414,9 @@ cdef class HttpApp:
                 self.after_request()
 
     cdef bint _handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
-        cdef str host, name, port
         cdef InputStream stream
         cdef Response response
-        env["REMOTE_ADDR"] = c.peer_host.decode("latin-1")
-        env["REMOTE_PORT"] = str(c.peer_port)
-        host = env.get("HTTP_HOST")
-        if host:
-            name, sep, port = host.rpartition(":")
-            if sep and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
-                env["SERVER_NAME"] = name
-                env["SERVER_PORT"] = port
-            else:
-                env["SERVER_NAME"] = host
-                env["SERVER_PORT"] = self.server_addresses[c.lindex][1]
-        else:
-            env["SERVER_NAME"], env["SERVER_PORT"] = self.server_addresses[c.lindex]
+        add_connection_vars(env, c, self.server_addresses)
         if self.limit_request_body and h.content_length > self.limit_request_body:
             _log.error("Request body of %d bytes is over limit-request-body (%d): 413 for %s %s.",
                        h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
@@ -464,14 +461,6 @@ cdef class HttpApp:
         access_log_request(env, 504, 0)
         return True
 
-    def on_error(self, Conn conn, int status, str why):
-        """A request the parser refused: one log line and the precise status."""
-        _log.error("Refused a request with %d %s: %s.", status, _REASONS.get(status, ""), why)
-        access_log_request({"REMOTE_ADDR": conn.c.peer_host.decode("latin-1")}, status, 0)
-        try:
-            conn.sendall(error_response(status))
-        except OSError:
-            pass
 
 
 # The framing modes of a Response, for Python callers.

@@ -86,3 +86,19 @@ def set_shutdown_deadline(seconds: float) -> None: ...
 # access_log.pyx
 def access_log_open(fd: int) -> int: ...
 def access_log_flush_now() -> None: ...
+
+# The router's relay (cext/handler.pyx, cext/relay*.pyx).
+class RequestHandler:
+    def on_error(self, conn: Conn, status: int, why: str) -> None: ...
+
+class RelayApp(RequestHandler):
+    group: str
+    socket_path: str
+    def __init__(self, group: str, socket_path: str, server_addresses: list[tuple[str, str]],
+                 connect_timeout: float = ..., socket_timeout: float = ..., rcvbuf: int = ...,
+                 sndbuf: int = ..., limit_request_body: int = ...,
+                 drain_limit: int = ...) -> None: ...
+
+def parse_response_head(
+    data: bytes | bytearray | memoryview,
+) -> tuple[int, int, list[bytes], int, bool] | None: ...

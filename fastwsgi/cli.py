@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from fastwsgi import __version__
 from fastwsgi import log as logmod
 from fastwsgi.appload import default_group_name
-from fastwsgi.config import SETTINGS, GroupConfig, HttpConfig, convert, validate_group_name
+from fastwsgi.config import (
+    SETTINGS,
+    GroupConfig,
+    HttpConfig,
+    RouterConfig,
+    convert,
+    validate_group_name,
+)
 from fastwsgi.errors import ConfigError
 from fastwsgi.sockets import parse_bind
 
@@ -47,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="instead of HTTP, listen on this UNIX socket in the uwsgi protocol "
                             "(for Apache mod_proxy_uwsgi / nginx uwsgi_pass); mode 0600, owned "
                             "by --socket-user when started as root; removed on exit")
+    serve.add_argument("--router", action="store_true",
+                       help="serve HTTP (--bind) from separate router processes that relay "
+                            "each request to the group over a private UNIX socket (two hops, "
+                            "like mod_wsgi's Apache child and daemon)")
+    serve.add_argument("--router-threads", type=int, default=16, metavar="N",
+                       help="threads of the router process (with --router; default: 16)")
     http = serve.add_argument_group("HTTP (with --bind)")
     http.add_argument("--header-timeout", type=float, default=20.0, metavar="S",
                       help="seconds a client has to send a whole request head; also the wait "
@@ -117,6 +130,8 @@ def group_from_args(args: argparse.Namespace) -> GroupConfig:
                           limit_request_body=args.limit_request_body,
                           access_log=os.path.abspath(args.access_log)
                           if args.access_log and args.access_log != "-" else args.access_log)
+    elif getattr(args, "router", False):
+        raise ConfigError("--router serves HTTP (--bind); it cannot be used with --uwsgi-socket")
     return GroupConfig(name=name, app=args.app, application_group=args.application_group,
                        socket_path=os.path.abspath(args.uwsgi_socket) if args.uwsgi_socket else "",
                        values=values, http=http)
@@ -133,9 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError) as exc:
         print(f"fastwsgi: {exc}", file=sys.stderr)
         return 2
+    routers = []
+    if args.router:
+        if args.router_threads < 1:
+            print("fastwsgi: --router-threads must be >= 1", file=sys.stderr)
+            return 2
+        # The HTTP side moves to the routers; the group listens on a private
+        # uwsgi socket (set by the supervisor).
+        routers.append(RouterConfig(cfg, cfg.http, args.router_threads))
+        cfg.http = None
     from fastwsgi.supervisor import Supervisor
     try:
-        return Supervisor([cfg]).run()
+        return Supervisor([cfg], routers=routers).run()
     except ConfigError as exc:
         logmod.log.critical("%s", exc)
         print(f"fastwsgi: {exc}", file=sys.stderr)

@@ -288,3 +288,31 @@ def validate_group_name(name: str) -> str:
     if problem:
         raise ConfigError(f"invalid process group name {name!r}: {problem}")
     return name
+
+
+@dataclass
+class RouterConfig:
+    """The router processes in front of a daemon group (``serve --router``).
+
+    They serve HTTP on ``binds`` and relay every request to the group's UNIX
+    socket (``socket_path``, set by the supervisor: a private temp dir).
+    """
+
+    group: GroupConfig
+    http: HttpConfig = field(default_factory=HttpConfig)
+    threads: int = 16
+
+    @property
+    def binds(self) -> list[str]:
+        return self.http.binds
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    def process_config(self) -> GroupConfig:
+        """A GroupConfig the supervisor can manage the router processes by."""
+        g = self.group
+        return GroupConfig(name=g.name, app="", values={
+            "threads": self.threads, "graceful-timeout": g.graceful_timeout,
+            "shutdown-timeout": g.shutdown_timeout, "listen-backlog": g.listen_backlog})

@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from fastwsgi import exitcodes
 from fastwsgi._cext import (
+    RESPONSE_HTTP,
     RESPONSE_UWSGI,
     Acceptor,
     Conn,
@@ -55,6 +56,7 @@ from fastwsgi.config import GroupConfig
 from fastwsgi.errors import FramingError, RequestTimeout, StartupError
 from fastwsgi.log import log, reopen
 from fastwsgi.procsetup import setup_process
+from fastwsgi.protocol import FRAMED_RESPONSE_VAR
 from fastwsgi.queuetime import waited
 from fastwsgi.sockets import server_address
 from fastwsgi.watchdog import Watchdog
@@ -311,8 +313,15 @@ class Daemon:
             stream = InputStream(conn, length)
             if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
                 return True
+            head_only = env.get("REQUEST_METHOD") == "HEAD"
+            if env.pop(FRAMED_RESPONSE_VAR, None) == "1":
+                # fastwsgi's router: frame the body as HTTP does, so that a
+                # daemon dying mid-body is visible (fastwsgi/protocol.py).
+                minor = 0 if env.get("SERVER_PROTOCOL") == "HTTP/1.0" else 1
+                response = Response(conn, RESPONSE_HTTP, head_only, minor, False)
+            else:
+                response = Response(conn, RESPONSE_UWSGI, head_only)
             environ = complete_environ(env, self.base, stream, True)
-            response = Response(conn, RESPONSE_UWSGI, env.get("REQUEST_METHOD") == "HEAD")
             run_app(self.app, environ, response)
             return True
         finally:

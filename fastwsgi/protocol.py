@@ -35,6 +35,14 @@ uwsgi_pass, which never send them:
 * ``STREAM_VAR`` = "1": the body has no known length (a chunked client upload);
   it is sent de-chunked and ends at the half-close; the application sees
   ``wsgi.input_terminated`` True and no CONTENT_LENGTH.
+* ``FRAMED_RESPONSE_VAR`` = "1" (sent by fastwsgi's router): the daemon frames
+  its response as HTTP/1.1 does for the client (Content-Length, or chunked for
+  an HTTP/1.1 request, or close-delimited for 1.0; Date and Server included),
+  so a daemon that dies mid-body leaves a response the router can tell is
+  truncated (no final chunk, short of Content-Length). Without it the body
+  is raw and ends at the close, as Apache and nginx expect.
+* ``QUEUE_START_VAR``: microseconds since the epoch at which the front-end
+  read the request head (queue-timeout measures from it).
 * Limits: the variable block is at most ``MAX_VARS_SIZE`` bytes (the u16
   field); a front-end refuses larger request heads with 431 before framing.
 """
@@ -54,6 +62,10 @@ MAX_KEY_SIZE = 0xFFFF
 MAX_VALUE_SIZE = 0xFFFF
 #: Variable that announces a body ended by half-close (our extension).
 STREAM_VAR = "FASTWSGI_STREAM_BODY"
+#: Variable asking the daemon for an HTTP-framed response (our extension).
+FRAMED_RESPONSE_VAR = "FASTWSGI_FRAMED_RESPONSE"
+#: When the front-end read the request head, microseconds since the epoch.
+QUEUE_START_VAR = "FASTWSGI_QUEUE_START"
 #: Variables that set the body's framing: duplicates with different values are
 #: a framing error (request smuggling), other duplicates keep the last value.
 FRAMING_VARS = ("CONTENT_LENGTH", STREAM_VAR)
@@ -61,6 +73,7 @@ FRAMING_VARS = ("CONTENT_LENGTH", STREAM_VAR)
 MAX_CONTENT_LENGTH = (1 << 62)
 
 __all__ = [
+    "FRAMED_RESPONSE_VAR",
     "FRAMING_VARS",
     "HEADER_SIZE",
     "MAX_CONTENT_LENGTH",
@@ -69,5 +82,6 @@ __all__ = [
     "MAX_VARS_SIZE",
     "MODIFIER1_WSGI",
     "MODIFIER2_WSGI",
+    "QUEUE_START_VAR",
     "STREAM_VAR",
 ]

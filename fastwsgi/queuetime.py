@@ -21,7 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-QUEUE_START_VAR = "FASTWSGI_QUEUE_START"
+from fastwsgi.protocol import QUEUE_START_VAR
+
 REQUEST_START_HEADER = "HTTP_X_REQUEST_START"
 
 

@@ -33,16 +33,19 @@ from __future__ import annotations
 import errno
 import os
 import select
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from fastwsgi import exitcodes
-from fastwsgi.config import GroupConfig
+from fastwsgi.config import GroupConfig, RouterConfig
 from fastwsgi.daemon import Daemon
 from fastwsgi.log import log, reopen
 from fastwsgi.procsetup import check_group
+from fastwsgi.router import Router
 from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
 
 MAX_STARTUP_FAILURES = 5
@@ -93,13 +96,22 @@ class Group:
     owned_files: list[str] = field(default_factory=list)  # socket files we created
     generation: int = 0  # of the processes that should be serving; SIGHUP adds one
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
+    router: RouterConfig | None = None  # the router processes in front of a group
+    private_dir: str = ""  # temp dir of a routed group's socket, removed at exit
+
+    @property
+    def what(self) -> str:
+        """How log lines name the group's processes."""
+        return "Router process for" if self.router else "Daemon process"
 
 
 class Supervisor:
     """Runs daemon groups until told to stop; run() returns the exit code."""
 
-    def __init__(self, configs: list[GroupConfig], ops: ProcessOps | None = None) -> None:
+    def __init__(self, configs: list[GroupConfig], ops: ProcessOps | None = None,
+                 routers: list[RouterConfig] | None = None) -> None:
         self.groups = [Group(cfg) for cfg in configs]
+        self.groups += [Group(r.process_config(), router=r) for r in routers or []]
         self.procs: dict[int, Proc] = {}
         self.signals: deque[int] = deque()
         self.stopping = False
@@ -116,7 +128,18 @@ class Supervisor:
     def _open_sockets(self) -> None:
         for g in self.groups:
             cfg = g.cfg
+            if g.router is not None:
+                self._open_router_sockets(g, g.router)
+                continue
             check_group(cfg)
+            if cfg.http is None and not cfg.socket_path:
+                # Reached only through the router: a private socket in a temp
+                # dir only we can enter (mkdtemp makes it mode 0700).
+                base = tempfile.gettempdir()
+                if len(os.fsencode(base)) > 60:
+                    base = "/tmp"
+                g.private_dir = tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+                cfg.socket_path = os.path.join(g.private_dir, "group.sock")
             if cfg.http is not None:
                 for spec in cfg.http.binds:
                     sock = http_listener(spec, cfg.listen_backlog, cfg.receive_buffer_size,
@@ -131,6 +154,15 @@ class Supervisor:
                 rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size))
             g.owned_files.append(cfg.socket_path)
             log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
+
+    def _open_router_sockets(self, g: Group, router: RouterConfig) -> None:
+        for spec in router.binds:
+            sock = http_listener(spec, g.cfg.listen_backlog)
+            g.listeners.append(sock)
+            if spec.startswith("unix:"):
+                g.owned_files.append(spec[5:])
+            log.info("Router for daemon group '%s' serving HTTP on %s.", router.name,
+                     describe(sock))
 
     def _install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -196,6 +228,8 @@ class Supervisor:
         log.info("SIGHUP received: graceful reload; starting new daemon processes.")
         now = self.ops.now()
         for g in self.groups:
+            if g.router is not None:
+                continue  # routers hold no application code: they simply stay
             self.last_generation += 1
             g.generation = self.last_generation
             g.failures = 0
@@ -210,14 +244,19 @@ class Supervisor:
                     self._spawn(g, slot)
 
     def _spawn(self, g: Group, slot: int) -> None:
-        daemon = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
+        child: Daemon | Router
+        if g.router is not None:
+            child = Router(g.router, g.listeners, self.status_w)
+        else:
+            child = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
         pid = self.ops.fork()
         if pid == 0:
             os.close(self.wake_r)
             os.close(self.status_r)
-            daemon.run(self.pid)
+            child.run(self.pid)
         self.procs[pid] = Proc(g, slot, self.ops.now(), g.generation)
-        log.info("Starting daemon process '%s' (pid=%d) with threads=%d.",
+        log.info("Starting %s '%s' (pid=%d) with threads=%d.",
+                 "router process for" if g.router else "daemon process",
                  g.cfg.name, pid, g.cfg.threads)
 
     def _read_status(self) -> None:
@@ -253,8 +292,8 @@ class Supervisor:
         if not g.announced:
             g.announced = True
             where = ", ".join(describe(s) for s in g.listeners)
-            log.info("Daemon group '%s' is ready: %d process%s x %d threads on %s.",
-                     g.cfg.name, g.cfg.process_count,
+            log.info("%s '%s' is ready: %d process%s x %d threads on %s.",
+                     "Router for daemon group" if g.router else "Daemon group", g.cfg.name, g.cfg.process_count,
                      "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
@@ -274,7 +313,7 @@ class Supervisor:
         """Log an exit with its cause and decide what replaces the process."""
         g = proc.group
         lived = self.ops.now() - proc.started
-        log.info("Daemon process '%s' (pid=%d) exited after %.1fs: %s.",
+        log.info("%s '%s' (pid=%d) exited after %.1fs: %s.", g.what,
                  g.cfg.name, pid, lived, exitcodes.describe(status))
         if self.stopping or proc.generation != g.generation:
             return  # stopping, or an old generation: the current one covers its slot
@@ -371,3 +410,6 @@ class Supervisor:
             for path in g.owned_files:  # never another server's live socket
                 remove_socket_file(path)
             g.owned_files.clear()
+            if g.private_dir:
+                shutil.rmtree(g.private_dir, ignore_errors=True)
+                g.private_dir = ""

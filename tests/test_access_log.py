@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.http_server import HttpServer, exchange
+from tests.support.router_server import RouterServer
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -104,3 +105,12 @@ def test_dash_logs_to_standard_output():
         wait_for(lambda: out.exists() and "/to-stdout" in out.read_text(), 10, "stdout line")
         line = next(x for x in out.read_text().splitlines() if "/to-stdout" in x)
         assert LINE.match(line)
+
+
+def test_router_logs_relayed_and_failed_requests():
+    with RouterServer("http_echo:application", "--access-log", "ACCESS") as srv:
+        r = exchange(srv, b"POST /via-router HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+                     method="POST")
+        assert r.status == 200 and r.body == b"abc"
+        m, = lines_matching(srv, "POST /via-router")
+        assert m["status"] == "200" and m["bytes"] == "3"

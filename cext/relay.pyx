@@ -1,0 +1,510 @@
+# The router's relay: one HTTP request from a client to a daemon group's UNIX
+# socket and the response back, full duplex and without the GIL.
+#
+# Theory of operation:
+# 1. With the GIL, the request head becomes a uwsgi frame (encode_frame): the
+#    CGI variables of the head, the connection's addresses, CONTENT_LENGTH or
+#    STREAM_VAR (a chunked upload, sent de-chunked and ended by our
+#    half-close), FASTWSGI_QUEUE_START and FRAMED_RESPONSE_VAR. Everything
+#    after that runs without the GIL until the daemon's response head is
+#    complete, and again from there to the end of the response.
+# 2. Connect: a non-blocking AF_UNIX connect, a new socket per request. A
+#    full backlog (EAGAIN) or a socket nobody listens on (ECONNREFUSED) is
+#    retried as mod_wsgi does: sleep 0.125 s while less than 2 s was slept,
+#    then 1 s, until connect-timeout has passed since the first attempt; then
+#    503. Any other error (ENOENT, EACCES) is 503 at once.
+# 3. One poll() loop serves both sockets. It writes the frame, then body
+#    bytes, to the daemon whenever the daemon's socket is writable, and it
+#    reads the daemon's socket whenever it is readable, whether or not the
+#    body is all sent: the daemon's response never waits for the body and
+#    the body never waits for the response, so no pair of socket buffer
+#    sizes and no application (reading its body or not) can deadlock it.
+#    Body bytes go from the client's buffer straight to the daemon; a chunked
+#    body is de-chunked on the way (chunk_ctrl). Bytes read from the client
+#    past the body stay in its buffer: they are the next pipelined request.
+# 4. The daemon's head is parsed in C (relay_head.pyx); the client's head is
+#    built with the GIL: hop-by-hop fields dropped, Date and Server added if
+#    missing, then the client-side framing. The daemon frames its body as
+#    FRAMED_RESPONSE_VAR asks: a Content-Length is kept and counted; a
+#    chunked body is passed through to an HTTP/1.1 client (de-chunked for
+#    1.0) and parsed to find its end; a body with neither (a daemon that did
+#    not honour the variable) is chunked for an HTTP/1.1 client and
+#    close-delimited for 1.0. HEAD, 1xx, 204 and 304 carry no body.
+# 5. Failures, each with one error-log line: connect -> 503; the daemon gone
+#    or its head invalid before the head is complete -> 502; no head within
+#    socket-timeout -> 504. After the head, a daemon that stops short (its
+#    Content-Length or final chunk missing) or a timeout closes the client
+#    connection, so the truncation is visible: never a clean final chunk.
+# 6. If the daemon stops reading the body (the application did not read it
+#    and the daemon closed), the rest of the body is read from the client and
+#    dropped, up to drain_limit; past it the client connection is closed
+#    after the response instead of being kept alive.
+
+from libc.string cimport strlen
+
+DEF UPSTREAM_BUF = 65536 + MAX_RESPONSE_HEAD
+DEF CLIENT_OUT_BUF = 262144
+DEF CHUNK_OVERHEAD = 24     # "%x\r\n" + "\r\n" for one wrapped chunk
+DEF LINGER_MS = 2000        # drain unread request data before a close, at most
+DEF LINGER_BYTES = 1 << 26
+
+cdef extern from "sys/un.h" nogil:
+    struct sockaddr_un:
+        unsigned short sun_family
+        char sun_path[108]
+
+cdef extern from "sys/socket.h" nogil:
+    int socket(int domain, int type, int protocol)
+    int connect(int fd, const sockaddr *addr, socklen_t len)
+    enum:
+        SOCK_STREAM
+
+cdef extern from "errno.h" nogil:
+    enum:
+        ECONNREFUSED
+
+cdef enum:
+    # Where the response is.
+    P_HEAD = 0
+    P_BODY = 1
+    P_DONE = 2
+    # How the daemon's body becomes the client's.
+    M_NONE = 0       # no body for the client (HEAD, 1xx, 204, 304): dropped
+    M_LENGTH = 1     # Content-Length: counted
+    M_CHUNKED = 2    # chunked by the daemon: passed through (or de-chunked)
+    M_WRAP = 3       # unframed, HTTP/1.1 client: chunked by us
+    M_CLOSE = 4      # unframed, HTTP/1.0 client: ends with the close
+    # The request body.
+    B_NONE = 0
+    B_LENGTH = 1
+    B_CHUNKED = 2
+    # What the pump returns.
+    R_HEAD = 1           # the daemon's head is complete: build the client's
+    R_DONE = 2           # the response is complete and sent
+    R_TIMEOUT = 3        # socket-timeout passed
+    R_UP_EOF = 4         # the daemon closed before its head was complete
+    R_UP_ERROR = 5       # reading the daemon failed
+    R_BAD_HEAD = 6       # the daemon's head is invalid
+    R_TRUNCATED = 7      # the daemon stopped short of its framing
+    R_CLIENT_GONE = 8
+    R_BAD_BODY = 9       # the client's chunked body is malformed
+    R_NOMEM = 10
+
+
+cdef struct relay:
+    int cfd
+    int ufd
+    hconn *c
+    int timeout_ms
+    # request: frame then body, to the daemon
+    const char *frame
+    Py_ssize_t flen
+    Py_ssize_t fpos
+    int body_kind
+    long long body_left
+    chunk_state cs
+    bint need_client      # the body step needs more bytes from the client
+    bint req_done         # the whole body was taken from the client
+    bint up_wr_dead       # the daemon stopped reading: the body is dropped
+    long long dropped
+    long long drain_limit
+    bint drain_gave_up
+    # response: daemon -> client
+    char *ubuf
+    Py_ssize_t upos
+    Py_ssize_t uend
+    bint up_eof
+    char *obuf
+    Py_ssize_t opos
+    Py_ssize_t oend
+    int phase
+    int mode
+    bint emit_ctrl
+    long long resp_left
+    chunk_state rcs
+    long long resp_bytes
+    int result_after_flush
+    resp_head rh
+    Py_ssize_t head_len
+    int err
+
+
+cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_timeout,
+                       int *attempts, int *err) noexcept nogil:
+    """Connect to the group socket (theory, rule 2); the fd, or -1 with err set."""
+    cdef sockaddr_un addr
+    cdef int fd, e
+    cdef long long start = monotonic_ns(), left_ns
+    cdef double slept = 0.0, step
+    cdef size_t n = strlen(path)
+    memset(&addr, 0, sizeof(addr))
+    addr.sun_family = AF_UNIX
+    if n >= sizeof(addr.sun_path):
+        err[0] = EINVAL
+        return -1
+    memcpy(addr.sun_path, path, n)
+    while True:
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+        if fd < 0:
+            err[0] = errno
+            return -1
+        if rcvbuf:
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int))
+        if sndbuf:
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int))
+        attempts[0] += 1
+        if connect(fd, <sockaddr *>&addr, sizeof(addr)) == 0:
+            return fd
+        e = errno
+        close(fd)
+        if e != EAGAIN and e != ECONNREFUSED and e != EINTR:
+            err[0] = e
+            return -1
+        left_ns = start + <long long>(connect_timeout * 1e9) - monotonic_ns()
+        if left_ns <= 0:
+            err[0] = e
+            return -1
+        step = 0.125 if slept < 2.0 else 1.0
+        if step * 1e9 > left_ns:
+            step = left_ns / 1e9
+        poll(NULL, 0, <int>(step * 1000) + 1)
+        slept += step
+
+
+cdef int _body_step(relay *r) noexcept nogil:
+    """Move request body bytes from the client's buffer to the daemon (or drop
+    them once the daemon stopped reading). 0 = nothing more now, -1 = bad body."""
+    cdef hconn *c = r.c
+    cdef Py_ssize_t avail, n, k
+    cdef ssize_t sent
+    r.need_client = False
+    while not r.req_done:
+        if r.fpos < r.flen:
+            return 0  # the frame goes first
+        avail = c.rend - c.rpos
+        if r.body_kind == B_LENGTH:
+            n = avail if avail < r.body_left else <Py_ssize_t>r.body_left
+        else:
+            while r.cs.state != CH_DATA:
+                if r.cs.state == CH_DONE:
+                    r.req_done = True
+                    if not r.up_wr_dead:
+                        shutdown(r.ufd, SHUT_WR)  # the end of a streamed body
+                    return 0
+                k = chunk_ctrl(&r.cs, c.buf + c.rpos, c.rend - c.rpos)
+                if k < 0:
+                    return -1
+                if k == 0:
+                    r.need_client = True
+                    return 0
+                c.rpos += k
+            avail = c.rend - c.rpos
+            n = avail if avail < r.cs.remaining else <Py_ssize_t>r.cs.remaining
+        if n == 0:
+            r.need_client = True
+            return 0
+        if r.up_wr_dead:
+            if r.dropped + n > r.drain_limit:
+                r.drain_gave_up = True
+                return 0
+            r.dropped += n
+            sent = n
+        else:
+            sent = send(r.ufd, c.buf + c.rpos, n, MSG_NOSIGNAL)
+            if sent < 0:
+                if errno == EINTR:
+                    continue
+                if errno == EAGAIN:
+                    return 0
+                r.up_wr_dead = True  # the daemon closed: drop the rest
+                continue
+        c.rpos += sent
+        if r.body_kind == B_LENGTH:
+            r.body_left -= sent
+            if r.body_left == 0:
+                r.req_done = True
+        else:
+            r.cs.remaining -= sent
+            if r.cs.remaining == 0:
+                r.cs.state = CH_DATA_CRLF
+    return 0
+
+
+cdef int _send_frame(relay *r) noexcept nogil:
+    cdef ssize_t sent
+    while r.fpos < r.flen and not r.up_wr_dead:
+        sent = send(r.ufd, r.frame + r.fpos, r.flen - r.fpos, MSG_NOSIGNAL)
+        if sent >= 0:
+            r.fpos += sent
+        elif errno == EAGAIN:
+            return 0
+        elif errno != EINTR:
+            r.up_wr_dead = True
+            r.fpos = r.flen
+    return 0
+
+
+cdef int _recv_client(relay *r) noexcept nogil:
+    """Read more of the body; 1 read, 0 nothing now, -1 the client went away."""
+    cdef hconn *c = r.c
+    cdef ssize_t got
+    cdef Py_ssize_t live
+    if c.rpos == c.rend:
+        c.rpos = c.rend = 0
+    elif c.cap - c.rend < 4096:
+        live = c.rend - c.rpos
+        memmove(c.buf, c.buf + c.rpos, live)
+        c.rpos = 0
+        c.rend = live
+        if c.cap - c.rend < 4096:
+            return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
+    while True:
+        got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
+        if got > 0:
+            c.rend += got
+            note_activity()
+            return 1
+        if got == 0:
+            c.eof = True
+            return -1
+        if errno == EINTR:
+            continue
+        return 0 if errno == EAGAIN else -1
+
+
+cdef inline void _compact_upstream(relay *r) noexcept nogil:
+    """Make room at the end of the daemon's buffer by moving what is unread."""
+    if r.upos == r.uend:
+        r.upos = r.uend = 0
+    elif r.upos and UPSTREAM_BUF - r.uend < 16384:
+        memmove(r.ubuf, r.ubuf + r.upos, r.uend - r.upos)
+        r.uend -= r.upos
+        r.upos = 0
+
+
+cdef int _recv_upstream(relay *r) noexcept nogil:
+    """Read the daemon; 1 read, 0 nothing now or EOF (r.up_eof), -1 error (r.err)."""
+    cdef ssize_t got
+    _compact_upstream(r)
+    if r.uend == UPSTREAM_BUF:
+        return 0
+    while True:
+        got = recv(r.ufd, r.ubuf + r.uend, UPSTREAM_BUF - r.uend, 0)
+        if got > 0:
+            r.uend += got
+            return 1
+        if got == 0 or errno == ECONNRESET:
+            # ECONNRESET: an AF_UNIX peer closed with our bytes unread; what
+            # it sent before was all delivered first, so it is an end too.
+            r.up_eof = True
+            return 0
+        if errno == EINTR:
+            continue
+        if errno == EAGAIN:
+            return 0
+        r.err = errno
+        return -1
+
+
+cdef inline void _out(relay *r, const char *p, Py_ssize_t n) noexcept nogil:
+    memcpy(r.obuf + r.oend, p, n)
+    r.oend += n
+
+
+cdef int _transform(relay *r) noexcept nogil:
+    """Move the daemon's body bytes into the client's output buffer, framed.
+
+    Returns 0, or R_TRUNCATED / R_BAD_HEAD-like codes through r.phase: sets
+    r.phase = P_DONE when the response is complete (or cut short, with
+    r.result_after_flush = R_TRUNCATED).
+    """
+    cdef Py_ssize_t avail, room, n, k
+    cdef char line[24]
+    cdef int m
+    if r.opos == r.oend:
+        r.opos = r.oend = 0
+    elif r.opos and CLIENT_OUT_BUF - r.oend < 65536:
+        memmove(r.obuf, r.obuf + r.opos, r.oend - r.opos)
+        r.oend -= r.opos
+        r.opos = 0
+    while r.phase == P_BODY:
+        avail = r.uend - r.upos
+        room = CLIENT_OUT_BUF - r.oend
+        if avail == 0:
+            break
+        if r.mode == M_NONE:
+            r.upos = r.uend
+        elif r.mode == M_LENGTH or r.mode == M_CLOSE:
+            n = avail if avail < room else room
+            if r.mode == M_LENGTH and n > r.resp_left:
+                n = <Py_ssize_t>r.resp_left
+            if n == 0:
+                break
+            _out(r, r.ubuf + r.upos, n)
+            r.upos += n
+            r.resp_bytes += n
+            if r.mode == M_LENGTH:
+                r.resp_left -= n
+                if r.resp_left == 0:
+                    r.phase = P_DONE
+        elif r.mode == M_WRAP:
+            n = avail if avail < room - CHUNK_OVERHEAD else room - CHUNK_OVERHEAD
+            if n <= 0:
+                break
+            m = snprintf(line, sizeof(line), "%zx\r\n", <size_t>n)
+            _out(r, line, m)
+            _out(r, r.ubuf + r.upos, n)
+            _out(r, "\r\n", 2)
+            r.upos += n
+            r.resp_bytes += n
+        else:  # M_CHUNKED
+            if r.rcs.state == CH_DATA:
+                n = avail if avail < room else room
+                if n > r.rcs.remaining:
+                    n = <Py_ssize_t>r.rcs.remaining
+                if n == 0:
+                    break
+                _out(r, r.ubuf + r.upos, n)
+                r.upos += n
+                r.resp_bytes += n
+                r.rcs.remaining -= n
+                if r.rcs.remaining == 0:
+                    r.rcs.state = CH_DATA_CRLF
+                continue
+            if room < 4200:
+                break  # a control line is at most 4096 bytes
+            k = chunk_ctrl(&r.rcs, r.ubuf + r.upos, avail)
+            if k == 0:
+                break
+            if k < 0:
+                r.phase = P_DONE
+                r.result_after_flush = R_TRUNCATED
+                break
+            if r.emit_ctrl:
+                _out(r, r.ubuf + r.upos, k)
+            r.upos += k
+            if r.rcs.state == CH_DONE:
+                r.phase = P_DONE
+    if r.phase == P_BODY and r.up_eof and r.upos == r.uend:
+        if r.mode == M_WRAP:
+            if CLIENT_OUT_BUF - r.oend < 5:
+                return 0
+            _out(r, "0\r\n\r\n", 5)
+        elif r.mode == M_LENGTH or r.mode == M_CHUNKED:
+            r.result_after_flush = R_TRUNCATED
+        r.phase = P_DONE
+    return 0
+
+
+cdef int relay_pump(relay *r) noexcept nogil:
+    """Run both directions until the daemon's head is complete (R_HEAD) or the
+    exchange ends; see the theory of operation."""
+    cdef pollfd fds[2]
+    cdef int nfds, rc, k
+    cdef ssize_t sent
+    cdef Py_ssize_t hl
+    cdef bint want_up_in, want_up_out, want_c_in, want_c_out
+    while True:
+        # -- progress without waiting ---------------------------------------
+        _send_frame(r)
+        if _body_step(r) < 0:
+            return R_BAD_BODY
+        if r.phase == P_HEAD and r.uend > r.upos:
+            hl = scan_response_head(r.ubuf + r.upos, r.uend - r.upos, &r.rh)
+            if hl < 0:
+                return R_BAD_HEAD
+            if hl > 0:
+                r.head_len = hl
+                return R_HEAD
+        if r.phase == P_HEAD and r.up_eof:
+            return R_UP_EOF
+        if r.phase == P_BODY:
+            _transform(r)
+        if r.oend > r.opos:
+            sent = send(r.cfd, r.obuf + r.opos, r.oend - r.opos, MSG_NOSIGNAL)
+            if sent > 0:
+                r.opos += sent
+                note_activity()
+            elif sent < 0 and errno != EAGAIN and errno != EINTR:
+                return R_CLIENT_GONE
+        if r.phase == P_DONE and r.oend == r.opos:
+            if r.result_after_flush:
+                return r.result_after_flush
+            if r.req_done or r.drain_gave_up:
+                return R_DONE
+        # -- wait ------------------------------------------------------------
+        _compact_upstream(r)
+        want_up_out = not r.up_wr_dead and not r.req_done and (
+            r.fpos < r.flen or not r.need_client)
+        want_up_in = r.phase != P_DONE and not r.up_eof and r.uend < UPSTREAM_BUF
+        want_c_out = r.oend > r.opos
+        want_c_in = not r.req_done and r.need_client and not r.drain_gave_up \
+            and r.fpos == r.flen
+        nfds = 0
+        if want_up_in or want_up_out:
+            fds[nfds].fd = r.ufd
+            fds[nfds].events = (POLLIN if want_up_in else 0) | (POLLOUT if want_up_out else 0)
+            fds[nfds].revents = 0
+            nfds += 1
+        if want_c_in or want_c_out:
+            fds[nfds].fd = r.cfd
+            fds[nfds].events = (POLLIN if want_c_in else 0) | (POLLOUT if want_c_out else 0)
+            fds[nfds].revents = 0
+            nfds += 1
+        if nfds == 0:
+            # Only possible once the response is out and the body is stuck
+            # behind a full buffer it cannot use: give up on keep-alive.
+            r.drain_gave_up = True
+            continue
+        rc = poll(fds, nfds, r.timeout_ms)
+        if rc < 0:
+            if errno == EINTR:
+                continue
+            r.err = errno
+            return R_UP_ERROR
+        if rc == 0:
+            if r.phase == P_DONE and r.oend == r.opos:
+                r.drain_gave_up = True  # the response is out; just close
+                continue
+            return R_TIMEOUT
+        for k in range(nfds):
+            if fds[k].fd == r.ufd and fds[k].revents and want_up_in:
+                if _recv_upstream(r) < 0:
+                    return R_UP_ERROR
+            elif fds[k].fd == r.cfd and fds[k].revents & (POLLIN | POLLHUP | POLLERR) \
+                    and want_c_in:
+                if _recv_client(r) < 0:
+                    return R_CLIENT_GONE
+            elif fds[k].fd == r.cfd and fds[k].revents & (POLLHUP | POLLERR) \
+                    and not want_c_in:
+                return R_CLIENT_GONE
+
+
+cdef void linger_close_prepare(int fd) noexcept nogil:
+    """Before closing with request data unread: half-close, then drop what the
+    client still sends for a moment, so the close does not become a reset that
+    destroys the response in flight."""
+    cdef char buf[16384]
+    cdef long long deadline = monotonic_ns() + LINGER_MS * 1000000LL
+    cdef long long total = 0, left
+    cdef ssize_t got
+    shutdown(fd, SHUT_WR)
+    while total < LINGER_BYTES:
+        got = recv(fd, buf, sizeof(buf), 0)
+        if got > 0:
+            total += got
+            continue
+        if got == 0 or (errno != EAGAIN and errno != EINTR):
+            return
+        left = (deadline - monotonic_ns()) // 1000000
+        if left <= 0 or wait_fd(fd, POLLIN, <int>left) <= 0:
+            return
+
+
+cdef bytes _R100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+cdef bytes _TE_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+cdef bytes _CONN_CLOSE = b"Connection: close\r\n"
+cdef bytes _CONN_KEEP = b"Connection: keep-alive\r\n"
+cdef bytes _EMPTY = b""
+cdef str _FRAMED_RESPONSE_VAR = FRAMED_RESPONSE_VAR
+cdef str _QUEUE_START_VAR = QUEUE_START_VAR

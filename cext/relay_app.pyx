@@ -1,0 +1,217 @@
+# RelayApp: what the router's HTTP event loop runs per request (relay.pyx
+# has the theory of operation). It builds the frame, connects, runs the pump
+# without the GIL, builds the client's head in between, and turns every
+# failure into its status (or a visible truncation) and one log line.
+
+
+cdef class RelayApp(RequestHandler):
+    """Relays each request to a daemon group's UNIX socket."""
+    cdef readonly str group
+    cdef readonly str socket_path
+    cdef bytes path_b
+    cdef list server_addresses
+    cdef double connect_timeout
+    cdef double socket_timeout
+    cdef int rcvbuf
+    cdef int sndbuf
+    cdef long long limit_request_body
+    cdef long long drain_limit
+
+    def __init__(self, str group, str socket_path, list server_addresses,
+                 double connect_timeout=15.0, double socket_timeout=60.0, int rcvbuf=0,
+                 int sndbuf=0, long long limit_request_body=0, long long drain_limit=1 << 20):
+        self.group = group
+        self.socket_path = socket_path
+        self.path_b = os.fsencode(socket_path)
+        self.server_addresses = server_addresses
+        self.connect_timeout = connect_timeout
+        self.socket_timeout = socket_timeout
+        self.rcvbuf = rcvbuf
+        self.sndbuf = sndbuf
+        self.limit_request_body = limit_request_body
+        self.drain_limit = drain_limit
+
+    cdef bint handle(self, Conn conn, dict env, http_head *h, hconn *c,
+                     int slot) except? True:
+        """Relay one request; True keeps the client connection alive."""
+        cdef bytes frame
+        cdef const char *path = PyBytes_AS_STRING(self.path_b)
+        cdef int fd, attempts = 0, err = 0, rcv = self.rcvbuf, snd = self.sndbuf
+        cdef double ct = self.connect_timeout
+        cdef long long started
+        add_connection_vars(env, c, self.server_addresses)
+        if self.limit_request_body and h.content_length > self.limit_request_body:
+            _log.error("Request body of %d bytes is over limit-request-body (%d): 413 for %s %s.",
+                       h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
+                       env["PATH_INFO"])
+            self._answer(conn, c, 413, False, env)
+            return False
+        if h.chunked:
+            env.pop("HTTP_TRANSFER_ENCODING", None)
+            env[STREAM_VAR] = "1"
+        env[_QUEUE_START_VAR] = str(int(_time.time() * 1e6))
+        env[_FRAMED_RESPONSE_VAR] = "1"
+        try:
+            frame = encode_frame(env)
+        except (FrameTooLarge, InvalidVariable) as exc:
+            _log.error("Refused a request with 431 Request Header Fields Too Large: %s.", exc)
+            self._answer(conn, c, 431, False, env)
+            return False
+        started = monotonic_ns()
+        with nogil:
+            fd = relay_connect(path, rcv, snd, ct, &attempts, &err)
+        if fd < 0:
+            if err == EAGAIN or err == ECONNREFUSED:
+                _log.error("Unable to connect to WSGI daemon process '%s' on '%s' after multiple "
+                           "attempts as listener backlog limit was exceeded or the socket does "
+                           "not exist (%d attempts in %.1fs, last: %s); answered 503 to %s %s.",
+                           self.group, self.socket_path, attempts,
+                           (monotonic_ns() - started) / 1e9, os.strerror(err),
+                           env["REQUEST_METHOD"], env["PATH_INFO"])
+            else:
+                _log.error("Unable to connect to WSGI daemon process '%s' on '%s' (%s); "
+                           "answered 503 to %s %s.", self.group, self.socket_path,
+                           os.strerror(err), env["REQUEST_METHOD"], env["PATH_INFO"])
+            self._answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
+            return False
+        cdef relay *r = <relay *>calloc(1, sizeof(relay))
+        if r is not NULL:
+            r.ubuf = <char *>malloc(UPSTREAM_BUF)
+            r.obuf = <char *>malloc(CLIENT_OUT_BUF)
+        try:
+            if r is NULL or r.ubuf is NULL or r.obuf is NULL:
+                raise MemoryError()
+            r.ufd = fd
+            return self._exchange(conn, env, h, c, r, frame)
+        finally:
+            close(fd)
+            if r is not NULL:
+                free(r.ubuf)
+                free(r.obuf)
+                free(r)
+
+    cdef int _answer(self, Conn conn, hconn *c, int status, bint body_read,
+                     dict env) except -1:
+        """An error response, then a lingering close if the body was not read."""
+        access_log_request(env, status, 0)
+        try:
+            conn.sendall(error_response(status))
+        except OSError:
+            return 0
+        if not body_read and c.fd >= 0:
+            with nogil:
+                linger_close_prepare(c.fd)
+        return 0
+
+    cdef bint _exchange(self, Conn conn, dict env, http_head *h, hconn *c, relay *r,
+                        bytes frame) except? True:
+        cdef int rc, mode, code
+        cdef bint keep = h.keep_alive, head_only, started = False
+        cdef bytes head, framing = _EMPTY, connection
+        r.cfd = c.fd
+        r.c = c
+        r.timeout_ms = timeout_to_ms(self.socket_timeout)
+        r.frame = PyBytes_AS_STRING(frame)
+        r.flen = len(frame)
+        r.drain_limit = self.drain_limit
+        r.cs.state = CH_SIZE
+        if h.chunked:
+            r.body_kind = B_CHUNKED
+        elif h.content_length > 0:
+            r.body_kind = B_LENGTH
+            r.body_left = h.content_length
+        else:
+            r.req_done = True
+        if h.expect_continue and not r.req_done and c.rend == c.rpos:
+            _out(r, PyBytes_AS_STRING(_R100), len(_R100))
+        with nogil:
+            rc = relay_pump(r)
+        if rc == R_HEAD:
+            head_only = env["REQUEST_METHOD"] == "HEAD"
+            code = r.rh.code
+            r.resp_left = r.rh.content_length
+            if head_only or code < 200 or code == 204 or code == 304:
+                mode = M_NONE
+            elif r.rh.chunked:
+                mode = M_CHUNKED
+                r.emit_ctrl = h.minor == 1
+                if h.minor == 1:
+                    framing = _TE_CHUNKED
+                else:
+                    keep = False
+            elif r.rh.content_length >= 0:
+                mode = M_LENGTH
+            elif h.minor == 1:
+                mode = M_WRAP
+                framing = _TE_CHUNKED
+            else:
+                mode = M_CLOSE
+                keep = False
+            connection = (_EMPTY if h.minor == 1 else _CONN_KEEP) if keep else _CONN_CLOSE
+            head = build_client_head(r.ubuf + r.upos, &r.rh, framing, connection)
+            if len(head) > CLIENT_OUT_BUF - r.oend:
+                rc = R_BAD_HEAD
+                r.rh.why = "response head too large"
+            else:
+                _out(r, PyBytes_AS_STRING(head), len(head))
+                r.upos += r.head_len
+                r.mode = mode
+                r.rcs.state = CH_SIZE
+                r.phase = P_DONE if mode == M_LENGTH and r.resp_left == 0 else P_BODY
+                started = True
+                with nogil:
+                    rc = relay_pump(r)
+        return self._outcome(conn, env, c, r, rc, started, keep)
+
+    cdef bint _outcome(self, Conn conn, dict env, hconn *c, relay *r, int rc, bint started,
+                       bint keep) except? True:
+        """Log and answer how the exchange ended; True keeps the connection."""
+        cdef str method = env["REQUEST_METHOD"], path = env["PATH_INFO"]
+        if started:
+            access_log_request(env, r.rh.code, r.resp_bytes)
+        if rc == R_DONE:
+            if keep and r.req_done and not r.drain_gave_up:
+                return True
+            if not r.req_done and c.fd >= 0:
+                with nogil:
+                    linger_close_prepare(c.fd)
+            return False
+        if rc == R_CLIENT_GONE:
+            _log.info("Client went away during %s %s relayed to daemon process '%s'.",
+                      method, path, self.group)
+            return False
+        if rc == R_BAD_BODY:
+            _log.error("Refused a request with 400 Bad Request: %s.",
+                       r.cs.why.decode("ascii") if r.cs.why is not NULL else "bad chunked body")
+            if not started:
+                self._answer(conn, c, 400, False, env)
+            return False
+        if started:
+            if rc == R_TIMEOUT:
+                _log.error("Timeout when reading the response body from daemon process '%s' "
+                           "after %d bytes (%s %s); the client connection is closed so the "
+                           "truncation is visible.", self.group, r.resp_bytes, method, path)
+            else:
+                _log.error("Daemon process '%s' closed connection after %d bytes of the response "
+                           "body (%s %s); the client connection is closed so the truncation is "
+                           "visible.", self.group, r.resp_bytes, method, path)
+            return False
+        if rc == R_TIMEOUT:
+            _log.error("Timeout when reading response headers from daemon process '%s'; "
+                       "answered 504 to %s %s after %gs.", self.group, method, path,
+                       self.socket_timeout)
+            self._answer(conn, c, 504, r.req_done, env)
+        elif rc == R_UP_EOF:
+            _log.error("Daemon process '%s' closed connection before sending complete response "
+                       "headers; answered 502 to %s %s.", self.group, method, path)
+            self._answer(conn, c, 502, r.req_done, env)
+        elif rc == R_UP_ERROR:
+            _log.error("Error reading response headers from daemon process '%s' (%s); answered "
+                       "502 to %s %s.", self.group, os.strerror(r.err), method, path)
+            self._answer(conn, c, 502, r.req_done, env)
+        else:
+            _log.error("Invalid response headers from daemon process '%s' (%s); answered 502 "
+                       "to %s %s.", self.group,
+                       r.rh.why.decode("ascii") if r.rh.why is not NULL else "?", method, path)
+            self._answer(conn, c, 502, r.req_done, env)
+        return False

@@ -1,0 +1,101 @@
+"""A router process: HTTP from clients, relayed to a daemon group's UNIX socket.
+
+Like a Daemon it is built before the fork and run after it, and it is
+supervised the same way (replaced when it dies, with the same back-off). It
+never imports the application: its `threads` threads run the same HTTP event
+loop as an HTTP-listening daemon (cext/http_loop.pyx), with a RelayApp
+(cext/relay.pyx) in place of the application. SIGTERM/SIGINT stop it:
+listeners close, requests in flight finish within graceful-timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from typing import NoReturn
+
+from fastwsgi import exitcodes
+from fastwsgi._cext import Conn, HttpLoop, RelayApp, set_parent_death_signal
+from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
+from fastwsgi.config import RouterConfig
+from fastwsgi.log import log, reopen
+from fastwsgi.sockets import server_address
+
+CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+
+
+class Router:
+    """The state of one router process; built before fork, run after it."""
+
+    def __init__(self, cfg: RouterConfig, listeners: list[socket.socket], status_fd: int) -> None:
+        self.cfg = cfg
+        self.listeners = listeners
+        self.status_fd = status_fd
+
+    def run(self, supervisor_pid: int) -> NoReturn:
+        """Entry point in the forked child; never returns."""
+        code = exitcodes.BOOT_FAILED
+        try:
+            code = self._run(supervisor_pid)
+        except BaseException:
+            log.critical("Router process for '%s' failed:\n%s", self.cfg.name,
+                         traceback.format_exc())
+        finally:
+            for h in log.handlers:
+                h.flush()
+        os._exit(code)
+
+    def _run(self, supervisor_pid: int) -> int:
+        set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != supervisor_pid:
+            return exitcodes.STOPPED
+        signal.set_wakeup_fd(-1)
+        for sig in CONTROL_SIGNALS | {signal.SIGCHLD}:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        cfg, group = self.cfg, self.cfg.group
+        open_access_log(cfg.http.access_log)
+        loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
+                        cfg.http.keepalive_timeout, group.socket_timeout)
+        relay = RelayApp(group.name, group.socket_path,
+                         [server_address(s) for s in self.listeners],
+                         group.connect_timeout, group.socket_timeout,
+                         group.receive_buffer_size, group.send_buffer_size,
+                         cfg.http.limit_request_body)
+        threads = [threading.Thread(target=self._worker, args=(loop, relay),
+                                    name=f"router-{i}", daemon=True)
+                   for i in range(cfg.threads)]
+        for t in threads:
+            t.start()
+        log.info("Router process for daemon group '%s' (pid=%d) relaying to unix:%s with "
+                 "%d threads.", group.name, os.getpid(), group.socket_path, cfg.threads)
+        os.write(self.status_fd, b"R%d\n" % os.getpid())
+        while True:
+            sig = signal.sigwait(CONTROL_SIGNALS)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                break
+            if sig == signal.SIGUSR1:
+                reopen()
+                reopen_access_log(cfg.http.access_log)
+        loop.stop()
+        deadline = time.monotonic() + group.graceful_timeout
+        for t in threads:
+            t.join(max(deadline - time.monotonic(), 0))
+        busy = sum(t.is_alive() for t in threads)
+        if busy:
+            log.warning("Router process for '%s' (pid=%d) exiting with %d requests still "
+                        "being relayed after graceful-timeout %gs.", group.name, os.getpid(),
+                        busy, group.graceful_timeout)
+        close_access_log()
+        return exitcodes.STOPPED
+
+    @staticmethod
+    def _worker(loop: HttpLoop, relay: RelayApp) -> None:
+        try:
+            loop.serve(relay, Conn(), -1)
+        except BaseException:
+            log.exception("Router thread failed:")

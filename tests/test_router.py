@@ -1,0 +1,314 @@
+"""The router (`fastwsgi serve APP --bind ... --router`), over real sockets.
+
+A real supervisor with one daemon group behind router processes; the app is
+tests/apps/router_app.py. Covers relaying of heads and bodies (Content-Length,
+chunked uploads as streamed bodies, 16 MiB both ways with 4 KiB socket
+buffers), client-side framing, keep-alive, and every failure: 503 (connect),
+502 (daemon gone before the head), 504 (no head in time), and truncation made
+visible when the daemon dies mid-body; each with its error-log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from fastwsgi._cext import ChunkedDecoder, parse_response_head
+from tests.support.http_server import Reader, Response
+from tests.support.router_server import RouterServer
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def router() -> Iterator[RouterServer]:
+    with RouterServer("router_app:application", "--threads", "4") as server:
+        yield server
+
+
+@pytest.fixture
+def fresh() -> Iterator[list[RouterServer]]:
+    """Servers a test may break (kill daemons, replace the group socket)."""
+    started: list[RouterServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def start(started: list[RouterServer], *args: str) -> RouterServer:
+    server = RouterServer("router_app:application", "--threads", "2", *args)
+    started.append(server)
+    server.start()
+    return server
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+            .encode() + body)
+
+
+def chunked(path: str, pieces: list[bytes]) -> bytes:
+    out = f"POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    for p in pieces:
+        out += b"%x\r\n%b\r\n" % (len(p), p)
+    return out + b"0\r\n\r\n"
+
+
+def fields(body: bytes) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in body.decode().split())
+
+
+# -- the daemon's response head, parsed in C ----------------------------------
+
+def test_response_head_parser() -> None:
+    head = (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\nKeep-Alive: x\r\n"
+            b"Transfer-Encoding: chunked\r\nX-A: b\r\n\r\n")
+    with pytest.raises(ValueError, match="both Transfer-Encoding and Content-Length"):
+        parse_response_head(head)
+    n, code, lines, clen, is_chunked = parse_response_head(
+        b"HTTP/1.0 404 Not Here\nX-A: b\nUpgrade: h2\nContent-Length: 7\n\nbody")
+    assert (n, code, lines, clen, is_chunked) == (
+        len(b"HTTP/1.0 404 Not Here\nX-A: b\nUpgrade: h2\nContent-Length: 7\n\n"), 404,
+        [b"X-A: b", b"Content-Length: 7"], 7, False)
+    assert parse_response_head(b"HTTP/1.1 200 OK\r\nX-A: b\r\n") is None
+    for bad in (b"Status: 200 OK\r\n\r\n", b"HTTP/1.1 20 OK\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000):
+        with pytest.raises(ValueError):
+            parse_response_head(bad)
+
+
+# -- relaying --------------------------------------------------------------------
+
+def test_keep_alive_across_requests(router: RouterServer) -> None:
+    with router.connect() as sock:
+        reader = Reader(sock)
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: example.org:81\r\n\r\n")
+        r = reader.response()
+        assert r.status == 200 and r.header("X-Hop") == "kept"
+        # The daemon's hop-by-hop fields never reach the client; Date/Server do.
+        assert r.header("Connection") is None and r.header("Keep-Alive") is None
+        assert r.header("Date") and r.header("Server") == "fastwsgi"
+        f = fields(r.body)
+        assert f["server"] == "example.org:81" and f["remote"] == "127.0.0.1"
+        assert f["queue"] == "True" and f["framed"] == "False"
+        sock.sendall(post("/echo", b"hello"))
+        r = reader.response()
+        assert fields(r.body)["len"] == "5" and fields(r.body)["cl"] == "5"
+        sock.sendall(chunked("/echo", [b"ab", b"cde"]))
+        assert fields(reader.response().body)["len"] == "5"
+        sock.sendall(b"HEAD /big?n=1000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = reader.response("HEAD")
+        assert r.status == 200 and r.body == b""
+        sock.sendall(b"GET /nocontent HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = reader.response()
+        assert r.status == 204 and r.header("Transfer-Encoding") is None
+        # Pipelined: two requests in one send, answered in order.
+        sock.sendall(post("/echo", b"12") + b"GET /big?n=70000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert fields(reader.response().body)["len"] == "2"
+        r = reader.response()
+        assert r.header("Transfer-Encoding") == "chunked" and r.body == b"x" * 70000
+    assert not router.errors(), router.errors()
+
+
+def test_http10_is_close_delimited(router: RouterServer) -> None:
+    with router.connect() as sock:
+        sock.sendall(b"GET /big?n=100000 HTTP/1.0\r\n\r\n")
+        r = Reader(sock).response()
+        assert r.version == "HTTP/1.1" and r.status == 200
+        assert r.header("Transfer-Encoding") is None and r.header("Content-Length") is None
+        assert r.header("Connection") == "close" and r.body == b"x" * 100000
+
+
+def test_chunked_upload_is_relayed_as_a_streamed_body(router: RouterServer) -> None:
+    pieces = [os.urandom(n) for n in (1, 70000, 3, 200000)]
+    whole = b"".join(pieces)
+    with router.connect() as sock:
+        sock.sendall(chunked("/echo", pieces))
+        f = fields(Reader(sock).response().body)
+    assert f["len"] == str(len(whole)) and f["sha"] == hashlib.sha256(whole).hexdigest()
+    # No length, a half-close ends it; the app sees wsgi.input_terminated.
+    assert (f["cl"], f["stream"], f["terminated"], f["te"]) == ("-", "1", "True", "-")
+
+
+def _upload_16mib(server: RouterServer, path: str) -> tuple[Response, bytes]:
+    body = os.urandom(16 * MiB)
+    sock = server.connect(timeout=30)
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sock.sendall(post(path, body))
+        except OSError as exc:  # the server may close once the response is out
+            errors.append(exc)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        response = read_big(sock)
+    finally:
+        sender.join(30)
+        sock.close()
+    return response, body
+
+
+def read_big(sock: socket.socket) -> Response:
+    """One response with a large body, read in linear time (Reader copies)."""
+    reader = Reader(sock)
+    head = reader.until(b"\r\n\r\n")
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    headers = [(k, v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+    version, status, reason = lines[0].split(" ", 2)
+    response = Response(version, int(status), reason, headers, b"", head)
+    data = bytearray(reader.buf)
+    length = response.header("Content-Length")
+    while True:
+        if length is not None and len(data) >= int(length):
+            break
+        if length is None and data.endswith(b"\r\n0\r\n\r\n"):
+            break
+        more = sock.recv(1 << 20)
+        if not more:
+            break
+        data += more
+    if length is None:
+        decoder = ChunkedDecoder()
+        response.body = decoder.feed(bytes(data))
+        assert decoder.done
+    else:
+        response.body = bytes(data)
+    return response
+
+
+def test_16mib_answer_to_16mib_upload_unread_by_the_app(fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--receive-buffer-size", "4096", "--send-buffer-size", "4096")
+    r, _ = _upload_16mib(server, f"/big?n={16 * MiB}")
+    assert r.status == 200 and len(r.body) == 16 * MiB
+    assert not server.errors(), server.errors()
+
+
+def test_16mib_answer_to_16mib_upload_read_first(fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--receive-buffer-size", "4096", "--send-buffer-size", "4096")
+    r, body = _upload_16mib(server, f"/big-read?n={16 * MiB}")
+    assert r.status == 200 and len(r.body) == 16 * MiB
+    assert r.header("X-Read") == str(16 * MiB)
+    assert r.header("X-Sha") == hashlib.sha256(body).hexdigest()
+
+
+# -- failures --------------------------------------------------------------------
+
+def _get(server: RouterServer, path: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    with server.connect(timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        reader = Reader(sock)
+        response = reader.response()
+        assert reader.closed()  # every error response closes the connection
+        return response
+
+
+def test_503_when_the_group_socket_refuses_until_connect_timeout(
+        fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--connect-timeout", "0.6")
+    os.unlink(server.group_socket)
+    squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    squatter.bind(server.group_socket)  # bound, never listening: ECONNREFUSED
+    try:
+        began = time.monotonic()
+        r = _get(server, "/echo")
+        waited = time.monotonic() - began
+    finally:
+        squatter.close()
+    assert r.status == 503 and waited >= 0.6
+    lines = server.errors()
+    assert len(lines) == 1 and "Unable to connect to WSGI daemon process 'router_app' on " \
+        f"'{server.group_socket}' after multiple attempts" in lines[0], lines
+    assert "Connection refused" in lines[0] and "GET /echo" in lines[0]
+
+
+def test_503_at_once_when_the_group_socket_is_missing(fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--connect-timeout", "30")
+    os.unlink(server.group_socket)
+    began = time.monotonic()
+    r = _get(server, "/echo")
+    assert r.status == 503 and time.monotonic() - began < 10
+    lines = server.errors()
+    assert len(lines) == 1 and "Unable to connect to WSGI daemon process 'router_app'" in lines[0]
+    assert "No such file or directory" in lines[0], lines
+
+
+def test_502_when_the_daemon_is_killed_before_answering(fresh: list[RouterServer]) -> None:
+    server = start(fresh)
+    with server.connect() as sock:
+        sock.sendall(b"GET /hang?t=k502 HTTP/1.1\r\nHost: t\r\n\r\n")
+        os.kill(server.daemon_pid("k502"), signal.SIGKILL)
+        reader = Reader(sock)
+        r = reader.response()
+        assert r.status == 502 and reader.closed()
+    lines = server.errors()
+    assert len(lines) == 1 and "Daemon process 'router_app' closed connection before " \
+        "sending complete response headers; answered 502 to GET /hang" in lines[0], lines
+    # The supervisor replaces the daemon and the router relays to the new one.
+    wait_for(lambda: _get_ok(server), 20, "a replacement daemon answering")
+
+
+def _get_ok(server: RouterServer) -> bool:
+    with server.connect() as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        return Reader(sock).response().status == 200
+
+
+@pytest.mark.parametrize("path", ["/partial", "/partial-cl"])
+def test_truncation_is_visible_when_the_daemon_dies_mid_body(
+        fresh: list[RouterServer], path: str) -> None:
+    server = start(fresh)
+    with server.connect() as sock:
+        sock.sendall(f"GET {path}?t=mid HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        reader = Reader(sock)
+        head = reader.until(b"\r\n\r\n")
+        if path == "/partial":
+            assert b"Transfer-Encoding: chunked" in head
+            assert reader.until(b"\r\n") == b"3e8\r\n"
+        else:
+            assert b"Content-Length: 1000000" in head
+        reader.exact(1000)
+        os.kill(server.daemon_pid("mid"), signal.SIGKILL)
+        rest = reader.rest()  # ends with the close
+        assert b"0\r\n\r\n" not in rest and len(rest) <= 2, rest
+    lines = server.errors()
+    assert len(lines) == 1 and "Daemon process 'router_app' closed connection after 1000 " \
+        "bytes of the response body" in lines[0] and "truncation is visible" in lines[0], lines
+
+
+def test_504_when_no_head_arrives_within_socket_timeout(fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--socket-timeout", "1", "--graceful-timeout", "0.5",
+                   "--shutdown-timeout", "0.5")
+    began = time.monotonic()
+    r = _get(server, "/hang?t=slow")
+    assert r.status == 504 and 1 <= time.monotonic() - began < 15
+    lines = server.errors()
+    assert len(lines) == 1 and "Timeout when reading response headers from daemon process " \
+        "'router_app'; answered 504 to GET /hang" in lines[0], lines
+
+
+def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
+    before = len(router.errors())
+    with router.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"zz\r\nab\r\n0\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response().status == 400
+        assert reader.closed()
+    wait_for(lambda: len(router.errors()) > before, 10, "the 400's log line")
+    assert "Refused a request with 400 Bad Request: chunk size is not hexadecimal" \
+        in router.errors()[-1]
