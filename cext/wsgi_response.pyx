@@ -462,7 +462,6 @@ cdef class HttpApp(RequestHandler):
         return True
 
 
-
 # The framing modes of a Response, for Python callers.
 RESPONSE_UWSGI = MODE_UWSGI
 RESPONSE_HTTP = MODE_HTTP
