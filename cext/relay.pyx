@@ -396,6 +396,15 @@ cdef int _transform(relay *r) noexcept nogil:
     return 0
 
 
+DEF RECHECK_MS = 5000
+
+
+cdef inline long long _progress_mark(relay *r) noexcept nogil:
+    """A number that changes whenever any buffer of the exchange moves."""
+    return (r.fpos + r.upos * 3 + r.uend * 5 + r.opos * 7 + r.oend * 11 + r.c.rpos * 13
+            + r.c.rend * 17 + r.phase * 19 + r.req_done * 23)
+
+
 cdef int relay_pump(relay *r) noexcept nogil:
     """Run both directions until the daemon's head is complete (R_HEAD) or the
     exchange ends; see the theory of operation."""
@@ -404,7 +413,28 @@ cdef int relay_pump(relay *r) noexcept nogil:
     cdef ssize_t sent
     cdef Py_ssize_t hl
     cdef bint want_up_in, want_up_out, want_c_in, want_c_out
+    cdef int waited = 0, step
+    cdef long long mark, recheck_mark = -1
+    cdef char text[300]
     while True:
+        if recheck_mark >= 0:
+            # After a silent wait: did the work we skipped become possible?
+            if r.phase != P_DONE and not r.up_eof:
+                _recv_upstream(r)
+            if not r.req_done and r.need_client and r.fpos == r.flen \
+                    and not r.drain_gave_up:
+                _recv_client(r)
+            _send_frame(r)
+            _body_step(r)
+            if r.phase == P_BODY:
+                _transform(r)
+            if _progress_mark(r) != recheck_mark:
+                snprintf(text, sizeof(text), "Relay made progress without a poll() wakeup "
+                         "(phase %d, upstream %zd..%zd, out %zd..%zd, body %s); recovered.",
+                         r.phase, r.upos, r.uend, r.opos, r.oend,
+                         "sent" if r.req_done else "pending")
+                wd_log("warning", text)
+            recheck_mark = -1
         # -- progress without waiting ---------------------------------------
         _send_frame(r)
         if _body_step(r) < 0:
@@ -456,12 +486,28 @@ cdef int relay_pump(relay *r) noexcept nogil:
             # behind a full buffer it cannot use: give up on keep-alive.
             r.drain_gave_up = True
             continue
-        rc = poll(fds, nfds, r.timeout_ms)
+        # Wait at most RECHECK_MS at a time: a wakeup the kernel never gives
+        # (seen once under load: both ends asleep with work possible) then
+        # costs seconds, not the whole socket-timeout, and is logged.
+        if r.timeout_ms >= 0:
+            step = r.timeout_ms - waited
+            if step > RECHECK_MS:
+                step = RECHECK_MS
+        else:
+            step = RECHECK_MS
+        mark = _progress_mark(r)
+        rc = poll(fds, nfds, step)
         if rc < 0:
             if errno == EINTR:
                 continue
             r.err = errno
             return R_UP_ERROR
+        if rc == 0 and (r.timeout_ms < 0 or waited + step < r.timeout_ms):
+            waited += step
+            recheck_mark = mark
+            continue
+        if rc > 0:
+            waited = 0
         if rc == 0:
             if r.phase == P_DONE and r.oend == r.opos:
                 r.drain_gave_up = True  # the response is out; just close

@@ -190,7 +190,12 @@ cdef class RelayApp(RequestHandler):
             if rc == R_TIMEOUT:
                 _log.error("Timeout when reading the response body from daemon process '%s' "
                            "after %d bytes (%s %s); the client connection is closed so the "
-                           "truncation is visible.", self.group, r.resp_bytes, method, path)
+                           "truncation is visible. [relay: mode %d, upstream %d..%d, out "
+                           "%d..%d, body %s, daemon %s]", self.group, r.resp_bytes, method, path,
+                           r.mode, r.upos, r.uend, r.opos, r.oend,
+                           "sent" if r.req_done else ("waiting for client" if r.need_client
+                                                      else "waiting for daemon"),
+                           "closed" if r.up_eof else "open")
             else:
                 _log.error("Daemon process '%s' closed connection after %d bytes of the response "
                            "body (%s %s); the client connection is closed so the truncation is "

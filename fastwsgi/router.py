@@ -19,10 +19,16 @@ import traceback
 from typing import NoReturn
 
 from fastwsgi import exitcodes
-from fastwsgi._cext import Conn, HttpLoop, RelayApp, set_parent_death_signal
+from fastwsgi._cext import (
+    Conn,
+    HttpLoop,
+    RelayApp,
+    set_parent_death_signal,
+    watchdog_set_log_fd,
+)
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
 from fastwsgi.config import RouterConfig
-from fastwsgi.log import log, reopen
+from fastwsgi.log import log, reopen, stream_fileno
 from fastwsgi.sockets import server_address
 
 CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
@@ -58,6 +64,8 @@ class Router:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
         cfg, group = self.cfg, self.cfg.group
+        # Lines the C code writes without the GIL (408s, relay warnings).
+        watchdog_set_log_fd(stream_fileno())
         open_access_log(cfg.http.access_log)
         loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
                         cfg.http.keepalive_timeout, group.socket_timeout)
@@ -80,6 +88,7 @@ class Router:
                 break
             if sig == signal.SIGUSR1:
                 reopen()
+                watchdog_set_log_fd(stream_fileno())
                 reopen_access_log(cfg.http.access_log)
         loop.stop()
         deadline = time.monotonic() + group.graceful_timeout
