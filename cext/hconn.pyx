@@ -53,3 +53,28 @@ cdef void hconn_free(hconn *c) noexcept nogil:
 
 cdef inline int timeout_to_ms(double timeout) noexcept nogil:
     return -1 if timeout <= 0 else <int>(timeout * 1000)
+
+
+cdef int hconn_make_room(hconn *c, Py_ssize_t want, bint grow) noexcept nogil:
+    """At least `want` free bytes after rend: reset when empty, else slide the
+    unread bytes to the front, else (grow) double the buffer. 0, or -1 when
+    there is no room (no grow, or out of memory)."""
+    cdef Py_ssize_t live
+    cdef char *nbuf
+    if c.rpos == c.rend:
+        c.rpos = c.rend = 0
+    elif c.cap - c.rend < want:
+        live = c.rend - c.rpos
+        memmove(c.buf, c.buf + c.rpos, live)
+        c.rpos = 0
+        c.rend = live
+    if c.cap - c.rend >= want:
+        return 0
+    if not grow:
+        return -1
+    nbuf = <char *>realloc(c.buf, c.cap * 2)
+    if nbuf is NULL:
+        return -1
+    c.buf = nbuf
+    c.cap *= 2
+    return 0

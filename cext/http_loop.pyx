@@ -233,21 +233,8 @@ cdef class HttpLoop:
     cdef int _recv_more(self, hconn *c) noexcept nogil:
         """Non-blocking read into the buffer: >0 bytes, 0 EOF, -1 nothing now, -2 error."""
         cdef ssize_t got
-        cdef Py_ssize_t live
-        cdef char *nbuf
-        if c.rpos == c.rend:
-            c.rpos = c.rend = 0
-        elif c.cap - c.rend < 4096:
-            live = c.rend - c.rpos
-            memmove(c.buf, c.buf + c.rpos, live)
-            c.rpos = 0
-            c.rend = live
-            if c.cap - c.rend < 4096:
-                nbuf = <char *>realloc(c.buf, c.cap * 2)
-                if nbuf is NULL:
-                    return -2
-                c.buf = nbuf
-                c.cap *= 2
+        if hconn_make_room(c, 4096, True) < 0:
+            return -2
         while True:
             got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
             if got > 0:

@@ -248,16 +248,8 @@ cdef int _recv_client(relay *r) noexcept nogil:
     """Read more of the body; 1 read, 0 nothing now, -1 the client went away."""
     cdef hconn *c = r.c
     cdef ssize_t got
-    cdef Py_ssize_t live
-    if c.rpos == c.rend:
-        c.rpos = c.rend = 0
-    elif c.cap - c.rend < 4096:
-        live = c.rend - c.rpos
-        memmove(c.buf, c.buf + c.rpos, live)
-        c.rpos = 0
-        c.rend = live
-        if c.cap - c.rend < 4096:
-            return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
+    if hconn_make_room(c, 4096, False) < 0:
+        return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
     while True:
         got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
         if got > 0:

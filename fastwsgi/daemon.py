@@ -52,6 +52,7 @@ from fastwsgi._cext import (
 )
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
 from fastwsgi.appload import is_script, load_application
+from fastwsgi.child import CONTROL_SIGNALS, enter_child, run_child
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import FramingError, RequestTimeout, StartupError
 from fastwsgi.log import log, reopen
@@ -62,7 +63,6 @@ from fastwsgi.sockets import server_address
 from fastwsgi.watchdog import Watchdog
 from fastwsgi.wsgi import base_environ, complete_environ
 
-CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 ERROR_504 = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 16\r\n\r\nGateway Timeout\n")
 ERROR_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
@@ -105,26 +105,16 @@ class Daemon:
 
     def run(self, supervisor_pid: int) -> NoReturn:
         """Entry point in the forked child; never returns."""
-        code = exitcodes.BOOT_FAILED
-        try:
+        def body() -> int:
             code = self._run(supervisor_pid)
             if not self.forced:
                 atexit._run_exitfuncs()  # bounded by the watchdog's shutdown deadline
-        except BaseException:
-            log.critical("Daemon process '%s' failed:\n%s", self.cfg.name, traceback.format_exc())
-        finally:
-            for h in log.handlers:
-                h.flush()
-        os._exit(code)
+            return code
+        run_child(f"Daemon process '{self.cfg.name}'", body)
 
     def _run(self, supervisor_pid: int) -> int:
-        set_parent_death_signal(signal.SIGTERM)
-        if os.getppid() != supervisor_pid:
-            return exitcodes.STOPPED  # the supervisor died while we forked
-        signal.set_wakeup_fd(-1)
-        for sig in CONTROL_SIGNALS | {signal.SIGCHLD}:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        if not enter_child(supervisor_pid):
+            return exitcodes.STOPPED
         # Opened before the privilege drop, as Apache opens its logs as root.
         self.access_log = self.cfg.http.access_log if self.cfg.http is not None else None
         open_access_log(self.access_log)

@@ -15,7 +15,6 @@ import signal
 import socket
 import threading
 import time
-import traceback
 from typing import NoReturn
 
 from fastwsgi import exitcodes
@@ -23,15 +22,13 @@ from fastwsgi._cext import (
     Conn,
     HttpLoop,
     RelayApp,
-    set_parent_death_signal,
     watchdog_set_log_fd,
 )
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
+from fastwsgi.child import CONTROL_SIGNALS, enter_child, run_child
 from fastwsgi.config import RouterConfig
 from fastwsgi.log import log, reopen, stream_fileno
 from fastwsgi.sockets import server_address
-
-CONTROL_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 
 
 class Router:
@@ -44,25 +41,11 @@ class Router:
 
     def run(self, supervisor_pid: int) -> NoReturn:
         """Entry point in the forked child; never returns."""
-        code = exitcodes.BOOT_FAILED
-        try:
-            code = self._run(supervisor_pid)
-        except BaseException:
-            log.critical("Router process for '%s' failed:\n%s", self.cfg.name,
-                         traceback.format_exc())
-        finally:
-            for h in log.handlers:
-                h.flush()
-        os._exit(code)
+        run_child(f"Router process for '{self.cfg.name}'", lambda: self._run(supervisor_pid))
 
     def _run(self, supervisor_pid: int) -> int:
-        set_parent_death_signal(signal.SIGTERM)
-        if os.getppid() != supervisor_pid:
+        if not enter_child(supervisor_pid):
             return exitcodes.STOPPED
-        signal.set_wakeup_fd(-1)
-        for sig in CONTROL_SIGNALS | {signal.SIGCHLD}:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
         cfg, group = self.cfg, self.cfg.group
         # Lines the C code writes without the GIL (408s, relay warnings).
         watchdog_set_log_fd(stream_fileno())
