@@ -59,10 +59,16 @@ cdef class Conn:
     """One connection, owning its hconn (and fd) or borrowing the loop's."""
     cdef hconn *c
     cdef bint owner
+    # The router's relay buffers (relay_app.pyx), kept by the thread that
+    # owns this Conn from one request to the next; allocated on first use.
+    cdef char *relay_ubuf
+    cdef char *relay_obuf
 
     def __cinit__(self, int fd=-1, double timeout=60.0):
         self.c = NULL
         self.owner = False
+        self.relay_ubuf = NULL
+        self.relay_obuf = NULL
         if fd >= 0:
             self.c = hconn_new(fd, timeout_to_ms(timeout))
             if self.c is NULL:
@@ -74,6 +80,8 @@ cdef class Conn:
         if self.owner:
             hconn_free(self.c)
         self.c = NULL
+        free(self.relay_ubuf)
+        free(self.relay_obuf)
 
     cdef void attach(self, hconn *c) noexcept:
         """Borrow a loop-owned connection for one request."""
