@@ -473,7 +473,7 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
                 k = _recv_upstream(r)
                 if k < 0:
                     return R_UP_ERROR
-                if r.up_eof or r.uend > r.upos:
+                if k > 0 or r.up_eof:  # progress: go round again
                     tried_recv = False
                     continue
             return R_AGAIN
