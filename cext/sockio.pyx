@@ -125,16 +125,31 @@ cdef class Conn:
         cdef int err = 0, ready
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
+        # A first non-blocking attempt with the GIL held: when the data is
+        # already there (usual for a request frame or a small body) it saves
+        # a GIL round trip; only a wait goes without the GIL.
+        got = recv(self.c.fd, dst, n, 0)
+        if got > 0:
+            note_activity()
+            return got
+        if got == 0:
+            self.c.eof = True
+            return 0
+        cdef bint wait_first = errno == EAGAIN
         with nogil:
             while True:
-                got = recv(self.c.fd, dst, n, 0)
-                if got >= 0:
-                    break
-                err = errno
-                if err == EINTR:
-                    continue
-                if err != EAGAIN:
-                    break
+                if wait_first:
+                    wait_first = False
+                    err = EAGAIN
+                else:
+                    got = recv(self.c.fd, dst, n, 0)
+                    if got >= 0:
+                        break
+                    err = errno
+                    if err == EINTR:
+                        continue
+                    if err != EAGAIN:
+                        break
                 ready = wait_fd(self.c.fd, POLLIN, self.c.timeout_ms)
                 if ready == 0:
                     err = ETIMEDOUT
