@@ -14,6 +14,7 @@ import os
 from fastwsgi.errors import (
     ClientDisconnected,
     FrameTooLarge,
+    FramingError,
     InvalidRequestBody,
     RequestBodyTooLarge,
     RequestTimeout,

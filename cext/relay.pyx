@@ -89,6 +89,7 @@ cdef enum:
     R_CLIENT_GONE = 8
     R_BAD_BODY = 9       # the client's chunked body is malformed
     R_NOMEM = 10
+    R_AGAIN = 11         # may_wait=False: the pump would have to wait
 
 
 cdef struct relay:
@@ -130,8 +131,12 @@ cdef struct relay:
 
 
 cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_timeout,
-                       int *attempts, int *err) noexcept nogil:
-    """Connect to the group socket (theory, rule 2); the fd, or -1 with err set."""
+                       int *attempts, int *err, bint may_wait) noexcept nogil:
+    """Connect to the group socket (theory, rule 2); the fd, or -1 with err set.
+
+    may_wait=False (the first attempt, made with the GIL held: a non-blocking
+    connect is cheaper than a GIL round trip) returns -2 instead of sleeping
+    before a retry; the caller then calls again without the GIL."""
     cdef sockaddr_un addr
     cdef int fd, e
     cdef long long start = monotonic_ns(), left_ns
@@ -160,6 +165,8 @@ cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_
         if e != EAGAIN and e != ECONNREFUSED and e != EINTR:
             err[0] = e
             return -1
+        if not may_wait:
+            return -2
         left_ns = start + <long long>(connect_timeout * 1e9) - monotonic_ns()
         if left_ns <= 0:
             err[0] = e
@@ -397,9 +404,14 @@ cdef inline long long _progress_mark(relay *r) noexcept nogil:
             + r.c.rend * 17 + r.phase * 19 + r.req_done * 23)
 
 
-cdef int relay_pump(relay *r) noexcept nogil:
+cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
     """Run both directions until the daemon's head is complete (R_HEAD) or the
-    exchange ends; see the theory of operation."""
+    exchange ends; see the theory of operation.
+
+    may_wait=False is the fast path, run with the GIL held: only non-blocking
+    calls, and R_AGAIN where the pump would poll(), so that a response
+    already at hand (a small one is usually complete in the buffer) costs no
+    GIL round trip. The caller then runs it again without the GIL."""
     cdef pollfd fds[2]
     cdef int nfds, rc, k
     cdef ssize_t sent
@@ -408,6 +420,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
     cdef int waited = 0, step
     cdef long long mark, recheck_mark = -1
     cdef char text[300]
+    cdef bint tried_recv = False
     while True:
         if recheck_mark >= 0:
             # After a silent wait: did the work we skipped become possible?
@@ -473,6 +486,19 @@ cdef int relay_pump(relay *r) noexcept nogil:
             fds[nfds].events = (POLLIN if want_c_in else 0) | (POLLOUT if want_c_out else 0)
             fds[nfds].revents = 0
             nfds += 1
+        if not may_wait and nfds:
+            # One speculative read of the daemon's body before giving up the
+            # GIL: it is often there already. Not for the head: the daemon
+            # has only just been sent the request.
+            if want_up_in and r.phase == P_BODY and not tried_recv:
+                tried_recv = True
+                k = _recv_upstream(r)
+                if k < 0:
+                    return R_UP_ERROR
+                if k > 0 or r.up_eof:  # progress: go round again
+                    tried_recv = False
+                    continue
+            return R_AGAIN
         if nfds == 0:
             # Only possible once the response is out and the body is stuck
             # behind a full buffer it cannot use: give up on keep-alive.

@@ -58,8 +58,10 @@ cdef class RelayApp(RequestHandler):
             self._answer(conn, c, 431, False, env)
             return False
         started = monotonic_ns()
-        with nogil:
-            fd = relay_connect(path, rcv, snd, ct, &attempts, &err)
+        fd = relay_connect(path, rcv, snd, ct, &attempts, &err, False)
+        if fd == -2:
+            with nogil:
+                fd = relay_connect(path, rcv, snd, ct, &attempts, &err, True)
         if fd < 0:
             if err == EAGAIN or err == ECONNREFUSED:
                 _log.error("Unable to connect to WSGI daemon process '%s' on '%s' after multiple "
@@ -74,21 +76,23 @@ cdef class RelayApp(RequestHandler):
                            os.strerror(err), env["REQUEST_METHOD"], env["PATH_INFO"])
             self._answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
             return False
-        cdef relay *r = <relay *>calloc(1, sizeof(relay))
-        if r is not NULL:
-            r.ubuf = <char *>malloc(UPSTREAM_BUF)
-            r.obuf = <char *>malloc(CLIENT_OUT_BUF)
+        # The relay state lives on this thread's stack, its buffers in the
+        # thread's Conn: nothing is allocated per request.
+        cdef relay r
+        memset(&r, 0, sizeof(r))
         try:
-            if r is NULL or r.ubuf is NULL or r.obuf is NULL:
+            if conn.relay_ubuf is NULL:
+                conn.relay_ubuf = <char *>malloc(UPSTREAM_BUF)
+            if conn.relay_obuf is NULL:
+                conn.relay_obuf = <char *>malloc(CLIENT_OUT_BUF)
+            if conn.relay_ubuf is NULL or conn.relay_obuf is NULL:
                 raise MemoryError()
+            r.ubuf = conn.relay_ubuf
+            r.obuf = conn.relay_obuf
             r.ufd = fd
-            return self._exchange(conn, env, h, c, r, frame)
+            return self._exchange(conn, env, h, c, &r, frame)
         finally:
             close(fd)
-            if r is not NULL:
-                free(r.ubuf)
-                free(r.obuf)
-                free(r)
 
     cdef int _answer(self, Conn conn, hconn *c, int status, bint body_read,
                      dict env) except -1:
@@ -124,8 +128,10 @@ cdef class RelayApp(RequestHandler):
             r.req_done = True
         if h.expect_continue and not r.req_done and c.rend == c.rpos:
             _out(r, PyBytes_AS_STRING(_R100), len(_R100))
-        with nogil:
-            rc = relay_pump(r)
+        rc = relay_pump(r, False)  # sends the frame (and body) with the GIL held
+        if rc == R_AGAIN:
+            with nogil:
+                rc = relay_pump(r, True)
         if rc == R_HEAD:
             head_only = env["REQUEST_METHOD"] == "HEAD"
             code = r.rh.code
@@ -159,8 +165,10 @@ cdef class RelayApp(RequestHandler):
                 r.rcs.state = CH_SIZE
                 r.phase = P_DONE if mode == M_LENGTH and r.resp_left == 0 else P_BODY
                 started = True
-                with nogil:
-                    rc = relay_pump(r)
+                rc = relay_pump(r, False)  # a small response is already here
+                if rc == R_AGAIN:
+                    with nogil:
+                        rc = relay_pump(r, True)
         return self._outcome(conn, env, c, r, rc, started, keep)
 
     cdef bint _outcome(self, Conn conn, dict env, hconn *c, relay *r, int rc, bint started,

@@ -59,10 +59,16 @@ cdef class Conn:
     """One connection, owning its hconn (and fd) or borrowing the loop's."""
     cdef hconn *c
     cdef bint owner
+    # The router's relay buffers (relay_app.pyx), kept by the thread that
+    # owns this Conn from one request to the next; allocated on first use.
+    cdef char *relay_ubuf
+    cdef char *relay_obuf
 
     def __cinit__(self, int fd=-1, double timeout=60.0):
         self.c = NULL
         self.owner = False
+        self.relay_ubuf = NULL
+        self.relay_obuf = NULL
         if fd >= 0:
             self.c = hconn_new(fd, timeout_to_ms(timeout))
             if self.c is NULL:
@@ -74,6 +80,8 @@ cdef class Conn:
         if self.owner:
             hconn_free(self.c)
         self.c = NULL
+        free(self.relay_ubuf)
+        free(self.relay_obuf)
 
     cdef void attach(self, hconn *c) noexcept:
         """Borrow a loop-owned connection for one request."""
@@ -117,16 +125,31 @@ cdef class Conn:
         cdef int err = 0, ready
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
+        # A first non-blocking attempt with the GIL held: when the data is
+        # already there (usual for a request frame or a small body) it saves
+        # a GIL round trip; only a wait goes without the GIL.
+        got = recv(self.c.fd, dst, n, 0)
+        if got > 0:
+            note_activity()
+            return got
+        if got == 0:
+            self.c.eof = True
+            return 0
+        cdef bint wait_first = errno == EAGAIN
         with nogil:
             while True:
-                got = recv(self.c.fd, dst, n, 0)
-                if got >= 0:
-                    break
-                err = errno
-                if err == EINTR:
-                    continue
-                if err != EAGAIN:
-                    break
+                if wait_first:
+                    wait_first = False
+                    err = EAGAIN
+                else:
+                    got = recv(self.c.fd, dst, n, 0)
+                    if got >= 0:
+                        break
+                    err = errno
+                    if err == EINTR:
+                        continue
+                    if err != EAGAIN:
+                        break
                 ready = wait_fd(self.c.fd, POLLIN, self.c.timeout_ms)
                 if ready == 0:
                     err = ETIMEDOUT

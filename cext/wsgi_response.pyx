@@ -465,3 +465,114 @@ cdef class HttpApp(RequestHandler):
 # The framing modes of a Response, for Python callers.
 RESPONSE_UWSGI = MODE_UWSGI
 RESPONSE_HTTP = MODE_HTTP
+
+
+cdef bytes _ERROR_400_FRAME = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                               b"Content-Length: 12\r\n\r\nBad Request\n")
+cdef str _FRAMED_VAR = FRAMED_RESPONSE_VAR
+
+
+cdef class UwsgiApp:
+    """A daemon's side of the uwsgi protocol, once per accepted connection:
+    read the frame, build the environ, run the application, frame the
+    response (HTTP framing when the router asks for it with
+    FRAMED_RESPONSE_VAR, else raw), half-close, drain an unread body, close.
+    Daemon.handle_uwsgi (fastwsgi/daemon.py) calls it; in C because it runs
+    once per request."""
+    cdef object app
+    cdef dict base
+    cdef double socket_timeout
+    cdef double queue_timeout
+    cdef object queue_waited
+    cdef double linger
+
+    def __init__(self, app, dict base, double socket_timeout, double queue_timeout=0,
+                 queue_waited=None, double linger=5.0):
+        self.app = app
+        self.base = base
+        self.socket_timeout = socket_timeout
+        self.queue_timeout = queue_timeout
+        self.queue_waited = queue_waited
+        self.linger = linger
+
+    def handle(self, int fd):
+        """One request over the uwsgi protocol on fd (closed here); False if none arrived."""
+        cdef double accepted_at = _time.time()
+        cdef Conn conn = Conn(fd, self.socket_timeout)
+        cdef InputStream stream = None
+        cdef Response response
+        cdef dict env
+        cdef long long length, left
+        cdef bint head_only
+        try:
+            try:
+                env = conn.read_frame()
+                length = body_length(env)
+            except EOFError:
+                return False  # a probe, or a front-end that gave up
+            except FramingError as exc:
+                _log.error("Bad request frame from the front-end, answered 400: %s", exc)
+                try:
+                    conn.sendall(_ERROR_400_FRAME)
+                except OSError:
+                    pass
+                return True
+            except OSError as exc:
+                _log.error("Could not read the request frame from the front-end: %s", exc)
+                return False
+            stream = InputStream(conn, length)
+            if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
+                return True
+            head_only = env.get("REQUEST_METHOD") == "HEAD"
+            if env.pop(_FRAMED_VAR, None) == "1":
+                # fastwsgi's router: frame the body as HTTP does, so that a
+                # daemon dying mid-body is visible (fastwsgi/protocol.py).
+                response = Response(conn, MODE_HTTP, head_only,
+                                    0 if env.get("SERVER_PROTOCOL") == "HTTP/1.0" else 1, False)
+            else:
+                response = Response(conn, MODE_UWSGI, head_only)
+            _complete_environ(env, self.base, stream)
+            run_app(self.app, env, response)
+            return True
+        finally:
+            conn.shutdown_write()
+            left = stream.remaining if stream is not None else 0
+            if left:
+                conn.discard(left if left > 0 else 1 << 62, self.linger)
+            conn.close()
+
+    cdef bint _queue_expired(self, dict env, double accepted_at, Conn conn) except? True:
+        """queue-timeout: answer 504 to a request that waited too long."""
+        cdef double wait = self.queue_waited(env, accepted_at)
+        if wait <= self.queue_timeout:
+            return False
+        _log.error("Request %s %s waited %.1fs before a daemon thread took it, more than "
+                   "queue-timeout (%gs); answered 504 without running the application.",
+                   env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.queue_timeout)
+        try:
+            conn.sendall(_ERROR_504_UWSGI)
+        except OSError:
+            pass
+        return True
+
+
+cdef int _complete_environ(dict env, dict base, InputStream stream) except -1:
+    """fastwsgi.wsgi.complete_environ(env, base, stream, True), in C."""
+    env.update(base)
+    # httpoxy: a client's Proxy header must never look like a proxy setting;
+    # and like mod_wsgi, the front-end's PATH is not the application's.
+    env.pop("HTTP_PROXY", None)
+    env.pop("PATH", None)
+    https = env.pop("HTTPS", "")
+    if https.lower() in ("1", "on") or env.get("UWSGI_SCHEME") == "https" \
+            or env.get("REQUEST_SCHEME") == "https":
+        env["wsgi.url_scheme"] = "https"
+    else:
+        env["wsgi.url_scheme"] = "http"
+    if "SCRIPT_NAME" not in env:
+        env["SCRIPT_NAME"] = ""
+    if "PATH_INFO" not in env:
+        env["PATH_INFO"] = ""
+    env["wsgi.input"] = stream
+    env["wsgi.input_terminated"] = True
+    return 0

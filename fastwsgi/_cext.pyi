@@ -1,6 +1,7 @@
 """Type stub of the Cython extension fastwsgi._cext (cext/_cext.pyx)."""
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 # framing.pyx: the uwsgi packet codec
 def decode_vars(data: bytes | bytearray | memoryview, env: dict[str, str] | None = ...) -> dict[str, str]: ...
@@ -90,6 +91,12 @@ def access_log_flush_now() -> None: ...
 # The router's relay (cext/handler.pyx, cext/relay*.pyx).
 class RequestHandler:
     def on_error(self, conn: Conn, status: int, why: str) -> None: ...
+
+class UwsgiApp:
+    def __init__(self, app: Any, base: dict[str, Any], socket_timeout: float,
+                 queue_timeout: float = ..., queue_waited: Any = ...,
+                 linger: float = ...) -> None: ...
+    def handle(self, fd: int) -> bool: ...
 
 class RelayApp(RequestHandler):
     group: str

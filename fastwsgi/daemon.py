@@ -33,19 +33,14 @@ from typing import Any, NoReturn
 
 from fastwsgi import exitcodes
 from fastwsgi._cext import (
-    RESPONSE_HTTP,
-    RESPONSE_UWSGI,
     Acceptor,
     Conn,
     HttpApp,
     HttpLoop,
-    InputStream,
-    Response,
-    body_length,
+    UwsgiApp,
     claim_stop,
     request_begin,
     request_end,
-    run_app,
     set_parent_death_signal,
     set_shutdown_deadline,
     stop_reason,
@@ -54,14 +49,13 @@ from fastwsgi.access_log import close_access_log, open_access_log, reopen_access
 from fastwsgi.appload import is_script, load_application
 from fastwsgi.child import CONTROL_SIGNALS, enter_child, run_child
 from fastwsgi.config import GroupConfig
-from fastwsgi.errors import FramingError, RequestTimeout, StartupError
+from fastwsgi.errors import RequestTimeout, StartupError
 from fastwsgi.log import log, reopen
 from fastwsgi.procsetup import setup_process
-from fastwsgi.protocol import FRAMED_RESPONSE_VAR
 from fastwsgi.queuetime import waited
 from fastwsgi.sockets import server_address
 from fastwsgi.watchdog import Watchdog
-from fastwsgi.wsgi import base_environ, complete_environ
+from fastwsgi.wsgi import base_environ
 
 ERROR_504 = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 16\r\n\r\nGateway Timeout\n")
@@ -89,6 +83,7 @@ class Daemon:
         self.app: Any = None
         self.base: dict[str, Any] = {}
         self.acceptor: Acceptor | HttpLoop | None = None
+        self.uwsgi: UwsgiApp | None = None
         self.lock = threading.Lock()
         self.served = 0
         self.exit_code = exitcodes.STOPPED
@@ -148,6 +143,8 @@ class Daemon:
             target = self._http_worker
         else:
             self.acceptor = Acceptor(fds, cfg.receive_buffer_size, cfg.send_buffer_size)
+            self.uwsgi = UwsgiApp(self.app, self.base, cfg.socket_timeout, self.queue_timeout,
+                                  waited, LINGER_SECONDS)
             target = self._worker
         workers = [threading.Thread(target=target, args=(i,), name=f"wsgi-{i}",
                                     daemon=True) for i in range(cfg.threads)]
@@ -248,7 +245,8 @@ class Daemon:
 
     def _worker(self, slot: int) -> None:
         accept = self.acceptor.accept  # type: ignore[union-attr]
-        handle = self.handle_uwsgi
+        assert self.uwsgi is not None
+        handle = self.uwsgi.handle  # handle_uwsgi without its Python frame
         self.watchdog.register_worker(slot)
         while True:
             try:
@@ -280,57 +278,11 @@ class Daemon:
                               f"Maximum requests ({self.limit}) reached")
 
     def handle_uwsgi(self, fd: int) -> bool:
-        """One request over the uwsgi protocol; False if none arrived."""
-        accepted_at = time.time()
-        conn = Conn(fd, self.cfg.socket_timeout)
-        stream: InputStream | None = None
-        try:
-            try:
-                env = conn.read_frame()
-                length = body_length(env)
-            except EOFError:
-                return False  # a probe, or a front-end that gave up
-            except FramingError as exc:
-                log.error("Bad request frame from the front-end, answered 400: %s", exc)
-                try:
-                    conn.sendall(ERROR_400)
-                except OSError:
-                    pass
-                return True
-            except OSError as exc:
-                log.error("Could not read the request frame from the front-end: %s", exc)
-                return False
-            stream = InputStream(conn, length)
-            if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
-                return True
-            head_only = env.get("REQUEST_METHOD") == "HEAD"
-            if env.pop(FRAMED_RESPONSE_VAR, None) == "1":
-                # fastwsgi's router: frame the body as HTTP does, so that a
-                # daemon dying mid-body is visible (fastwsgi/protocol.py).
-                minor = 0 if env.get("SERVER_PROTOCOL") == "HTTP/1.0" else 1
-                response = Response(conn, RESPONSE_HTTP, head_only, minor, False)
-            else:
-                response = Response(conn, RESPONSE_UWSGI, head_only)
-            environ = complete_environ(env, self.base, stream, True)
-            run_app(self.app, environ, response)
-            return True
-        finally:
-            conn.shutdown_write()
-            left = stream.remaining if stream is not None else 0
-            if left:
-                conn.discard(left if left > 0 else 1 << 62, LINGER_SECONDS)
-            conn.close()
+        """One request over the uwsgi protocol; False if none arrived.
 
-    def _queue_expired(self, env: dict[str, Any], accepted_at: float, conn: Conn) -> bool:
-        """queue-timeout: answer 504 to a request that waited too long."""
-        wait = waited(env, accepted_at)
-        if wait <= self.queue_timeout:
-            return False
-        log.error("Request %s %s waited %.1fs before a daemon thread took it, more than "
-                  "queue-timeout (%gs); answered 504 without running the application.",
-                  env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.queue_timeout)
-        try:
-            conn.sendall(ERROR_504)
-        except OSError:
-            pass
-        return True
+        The work is in C (cext/wsgi_response.pyx, UwsgiApp.handle): read the
+        frame, run the application, framed response when the router asks
+        for it (FRAMED_RESPONSE_VAR), half-close, drain an unread body, close.
+        """
+        assert self.uwsgi is not None
+        return self.uwsgi.handle(fd)
