@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 from bench.bench_codec import BROWSER_ENV
-from fastwsgi.wsgi import base_environ, complete_environ
+from fastwsgi._cext import complete_uwsgi_environ
+from fastwsgi.wsgi import base_environ
 
 BASE = base_environ(process_group="bench", application_group="", multiprocess=True,
                     multithread=True, run_once=False)
@@ -19,7 +20,9 @@ def test_dict_copy_baseline(benchmark):
 
 def test_complete_environ_browser(benchmark):
     def complete() -> dict[str, object]:
-        return complete_environ(BROWSER_ENV.copy(), BASE, INPUT, False)
+        env = BROWSER_ENV.copy()
+        complete_uwsgi_environ(env, BASE, INPUT)
+        return env
 
     env = benchmark(complete)
     assert env["wsgi.url_scheme"] == "https"

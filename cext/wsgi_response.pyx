@@ -531,7 +531,7 @@ cdef class UwsgiApp:
                                     0 if env.get("SERVER_PROTOCOL") == "HTTP/1.0" else 1, False)
             else:
                 response = Response(conn, MODE_UWSGI, head_only)
-            _complete_environ(env, self.base, stream)
+            complete_uwsgi_environ(env, self.base, stream)
             run_app(self.app, env, response)
             return True
         finally:
@@ -556,8 +556,8 @@ cdef class UwsgiApp:
         return True
 
 
-cdef int _complete_environ(dict env, dict base, InputStream stream) except -1:
-    """fastwsgi.wsgi.complete_environ(env, base, stream, True), in C."""
+cpdef int complete_uwsgi_environ(dict env, dict base, object stream) except -1:
+    """Turn CGI variables decoded from a uwsgi frame into a PEP 3333 environ."""
     env.update(base)
     # httpoxy: a client's Proxy header must never look like a proxy setting;
     # and like mod_wsgi, the front-end's PATH is not the application's.

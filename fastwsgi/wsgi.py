@@ -1,8 +1,8 @@
 """The environ of a daemon's requests (PEP 3333 plus mod_wsgi's keys).
 
-The response side (start_response, write, framing, close) is in the Cython
-core (cext/wsgi_response.pyx), shared by both ways a daemon listens; this
-module builds what the application receives.
+The response side (start_response, write, framing, close) and the
+per-request completion of the environ (complete_uwsgi_environ) are in the
+Cython core (cext/wsgi_response.pyx); this module builds the per-process part.
 """
 
 from __future__ import annotations
@@ -29,25 +29,3 @@ def base_environ(*, process_group: str, application_group: str, multiprocess: bo
         "fastwsgi.version": __version__,
     }
 
-
-def complete_environ(env: dict[str, Any], base: dict[str, Any], wsgi_input: Any,
-                     terminated: bool) -> dict[str, Any]:
-    """Turn CGI variables decoded from a uwsgi frame into a PEP 3333 environ, in place."""
-    env.update(base)
-    # httpoxy: a client's Proxy header must never look like a proxy setting;
-    # and like mod_wsgi, the front-end's PATH is not the application's.
-    env.pop("HTTP_PROXY", None)
-    env.pop("PATH", None)
-    https = env.pop("HTTPS", "")
-    if https.lower() in ("1", "on") or env.get("UWSGI_SCHEME") == "https" \
-            or env.get("REQUEST_SCHEME") == "https":
-        env["wsgi.url_scheme"] = "https"
-    else:
-        env["wsgi.url_scheme"] = "http"
-    if "SCRIPT_NAME" not in env:
-        env["SCRIPT_NAME"] = ""
-    if "PATH_INFO" not in env:
-        env["PATH_INFO"] = ""
-    env["wsgi.input"] = wsgi_input
-    env["wsgi.input_terminated"] = terminated
-    return env
