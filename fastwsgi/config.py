@@ -195,6 +195,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("connect-timeout", float, 15.0,
             "seconds a front-end keeps retrying to connect to the group socket before 503",
             _at_least(0), "seconds >= 0"),
+    Setting("switch-interval", float, None,
+            "sys.setswitchinterval() of the processes: how long a busy thread keeps the GIL "
+            "while others wait (default: Python's 0.005); smaller trades throughput for a "
+            "shorter tail latency under load",
+            lambda v: None if v > 0 else "must be > 0", "seconds > 0"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

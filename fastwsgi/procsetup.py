@@ -71,6 +71,8 @@ def setup_process(cfg: GroupConfig) -> None:
     _set_sys_path(os.getcwd(), cfg.python_path)
     if cfg.stack_size:
         threading.stack_size(cfg.stack_size)
+    if cfg.switch_interval is not None:
+        sys.setswitchinterval(cfg.switch_interval)
 
 
 def _change_directory(cfg: GroupConfig, ident: privileges.Identity | None) -> None:

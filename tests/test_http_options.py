@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import time
 
 import pytest
@@ -46,3 +47,13 @@ def test_deadlock_timeout_replaces_an_http_daemon():
         wait_for(lambda: "deadlock-timeout" in server.log(), 20, "deadlock exit")
         second = int(exchange(server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").body)
         assert second != first
+
+
+def test_switch_interval_is_applied_in_the_daemon():
+    # options_app answers with the repr() of a dict of what the daemon sees
+    with HttpServer("options_app:application", "--switch-interval", "0.0015") as server:
+        report = ast.literal_eval(exchange(server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").body.decode())
+        assert abs(report["switch_interval"] - 0.0015) < 1e-9
+    with HttpServer("options_app:application") as server:
+        report = ast.literal_eval(exchange(server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").body.decode())
+        assert abs(report["switch_interval"] - 0.005) < 1e-9

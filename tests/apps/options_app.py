@@ -63,6 +63,7 @@ def application(environ, start_response):
         "sys_path": sys.path[:6],
         "env": {k: os.environ.get(k) for k in ("HOME", "USER", "LOGNAME", "PYTHON_EGG_CACHE")},
         "status": _status(),
+        "switch_interval": sys.getswitchinterval(),
     }
     with open(f"/proc/{os.getpid()}/cmdline", "rb") as f:
         report["cmdline"] = f.read().decode(errors="replace")
