@@ -14,3 +14,10 @@ cdef int raise_errno(int err, str what) except -1:
 
 cdef int raise_timeout(str what) except -1:
     raise TimeoutError(ETIMEDOUT, f"{what}: timed out")
+
+
+cdef int raise_io(int err, str what) except -1:
+    """TimeoutError for ETIMEDOUT (a wait ran out), else the errno's OSError."""
+    if err == ETIMEDOUT:
+        return raise_timeout(what)
+    return raise_errno(err, what)

@@ -55,6 +55,21 @@ cdef int wait_fd(int fd, short events, int timeout_ms) noexcept nogil:
         return rc
 
 
+cdef int io_retry(int fd, int err, short events, int timeout_ms) noexcept nogil:
+    """After a non-blocking call failed with err: 0 to try again (EINTR, or the
+    fd became ready after EAGAIN), else the errno to give up with (ETIMEDOUT
+    when the wait timed out)."""
+    cdef int ready
+    if err == EINTR:
+        return 0
+    if err != EAGAIN:
+        return err
+    ready = wait_fd(fd, events, timeout_ms)
+    if ready > 0:
+        return 0
+    return ETIMEDOUT if ready == 0 else errno
+
+
 cdef class Conn:
     """One connection, owning its hconn (and fd) or borrowing the loop's."""
     cdef hconn *c
@@ -122,7 +137,7 @@ cdef class Conn:
     cdef Py_ssize_t _recv(self, char *dst, Py_ssize_t n) except -2:
         """recv up to n bytes into dst; 0 at EOF. Waits up to the timeout."""
         cdef ssize_t got
-        cdef int err = 0, ready
+        cdef int err = 0
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
         # A first non-blocking attempt with the GIL held: when the data is
@@ -140,29 +155,19 @@ cdef class Conn:
             while True:
                 if wait_first:
                     wait_first = False
-                    err = EAGAIN
+                    err = io_retry(self.c.fd, EAGAIN, POLLIN, self.c.timeout_ms)
                 else:
                     got = recv(self.c.fd, dst, n, 0)
                     if got >= 0:
                         break
-                    err = errno
-                    if err == EINTR:
-                        continue
-                    if err != EAGAIN:
-                        break
-                ready = wait_fd(self.c.fd, POLLIN, self.c.timeout_ms)
-                if ready == 0:
-                    err = ETIMEDOUT
-                    break
-                if ready < 0:
-                    err = errno
+                    err = io_retry(self.c.fd, errno, POLLIN, self.c.timeout_ms)
+                if err:
+                    got = -1
                     break
             if got > 0:
                 note_activity()
         if got < 0:
-            if err == ETIMEDOUT:
-                raise_timeout("reading from peer")
-            raise_errno(err, "reading from peer")
+            raise_io(err, "reading from peer")
         if got == 0:
             self.c.eof = True
         return got
@@ -246,7 +251,7 @@ cdef class Conn:
         cdef PyObject *raw
         cdef bytes out
         cdef char *dst
-        cdef int err = 0, ready, fd = self.c.fd, timeout = self.c.timeout_ms
+        cdef int err = 0, fd = self.c.fd, timeout = self.c.timeout_ms
         if n <= 8192:
             return self.take(n)
         raw = bytes_alloc(NULL, n)
@@ -265,26 +270,15 @@ cdef class Conn:
                     if r == 0:
                         err = -1  # EOF
                         break
-                    if errno == EINTR:
-                        continue
-                    if errno != EAGAIN:
-                        err = errno
-                        break
-                    ready = wait_fd(fd, POLLIN, timeout)
-                    if ready == 0:
-                        err = ETIMEDOUT
-                        break
-                    if ready < 0:
-                        err = errno
+                    err = io_retry(fd, errno, POLLIN, timeout)
+                    if err:
                         break
                 note_activity()
             if err == -1:
                 self.c.eof = True
             elif err:
                 Py_XDECREF(raw)
-                if err == ETIMEDOUT:
-                    raise_timeout("reading from peer")
-                raise_errno(err, "reading from peer")
+                raise_io(err, "reading from peer")
         if got != n:
             _PyBytes_Resize(&raw, got)
         out = <bytes>raw
@@ -326,7 +320,7 @@ cdef class Conn:
 
     cdef int _send(self, const char *p, Py_ssize_t n) except -1:
         cdef ssize_t sent
-        cdef int err = 0, ready
+        cdef int err = 0
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
         # Small sends first try without releasing the GIL: a non-blocking
@@ -346,24 +340,12 @@ cdef class Conn:
                     p += sent
                     n -= sent
                     continue
-                err = errno
-                if err == EINTR:
-                    continue
-                if err != EAGAIN:
+                err = io_retry(self.c.fd, errno, POLLOUT, self.c.timeout_ms)
+                if err:
                     break
-                ready = wait_fd(self.c.fd, POLLOUT, self.c.timeout_ms)
-                if ready == 0:
-                    err = ETIMEDOUT
-                    break
-                if ready < 0:
-                    err = errno
-                    break
-                err = 0
             note_activity()
         if n > 0:
-            if err == ETIMEDOUT:
-                raise_timeout("writing to peer")
-            raise_errno(err, "writing to peer")
+            raise_io(err, "writing to peer")
         return 0
 
     def sendfile(self, int in_fd, long long offset, long long count):
@@ -371,7 +353,7 @@ cdef class Conn:
         cdef off_t off = offset
         cdef ssize_t sent
         cdef long long total = 0
-        cdef int err = 0, ready
+        cdef int err = 0
         cdef size_t step
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
@@ -385,23 +367,11 @@ cdef class Conn:
                     continue
                 if sent == 0:
                     break
-                err = errno
-                if err == EINTR:
-                    continue
-                if err != EAGAIN:
+                err = io_retry(self.c.fd, errno, POLLOUT, self.c.timeout_ms)
+                if err:
                     break
-                ready = wait_fd(self.c.fd, POLLOUT, self.c.timeout_ms)
-                if ready == 0:
-                    err = ETIMEDOUT
-                    break
-                if ready < 0:
-                    err = errno
-                    break
-                err = 0
         if err:
-            if err == ETIMEDOUT:
-                raise_timeout("writing to peer")
-            raise_errno(err, "sendfile to peer")
+            raise_io(err, "sendfile to peer")
         return total
 
     def shutdown_write(self):
