@@ -87,7 +87,7 @@ class HttpServer(FastWSGI):
         return sock
 
     def __enter__(self) -> HttpServer:
-        self.start()
+        super().__enter__()  # stops the server if it fails to become ready
         return self
 
 

@@ -107,7 +107,13 @@ class FastWSGI:
             self.proc.wait(timeout=5)
 
     def __enter__(self) -> FastWSGI:
-        return self.start()
+        # __exit__ does not run when __enter__ raises: a server that failed to
+        # become ready must not outlive the test.
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
