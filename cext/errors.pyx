@@ -1,5 +1,11 @@
-# errno -> the precise OSError subclass, in one place. Called with the GIL
-# after a nogil system call failed.
+# errno -> the precise OSError subclass, in one place; and the logger every
+# part of the extension writes to (fastwsgi/log.py configures it).
+
+import logging
+
+cdef object _log = logging.getLogger("fastwsgi")
+
+# The raise_* helpers are called with the GIL after a nogil system call failed.
 
 cdef object errno_error(int err, str what):
     """Return the OSError subclass Python itself would raise for err."""

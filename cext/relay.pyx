@@ -45,8 +45,6 @@ from libc.string cimport strlen
 DEF UPSTREAM_BUF = 65536 + MAX_RESPONSE_HEAD
 DEF CLIENT_OUT_BUF = 262144
 DEF CHUNK_OVERHEAD = 24     # "%x\r\n" + "\r\n" for one wrapped chunk
-DEF LINGER_MS = 2000        # drain unread request data before a close, at most
-DEF LINGER_BYTES = 1 << 26
 
 cdef extern from "sys/un.h" nogil:
     struct sockaddr_un:
@@ -542,27 +540,6 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
             elif fds[k].fd == r.cfd and fds[k].revents & (POLLHUP | POLLERR) \
                     and not want_c_in:
                 return R_CLIENT_GONE
-
-
-cdef void linger_close_prepare(int fd) noexcept nogil:
-    """Before closing with request data unread: half-close, then drop what the
-    client still sends for a moment, so the close does not become a reset that
-    destroys the response in flight."""
-    cdef char buf[16384]
-    cdef long long deadline = monotonic_ns() + LINGER_MS * 1000000LL
-    cdef long long total = 0, left
-    cdef ssize_t got
-    shutdown(fd, SHUT_WR)
-    while total < LINGER_BYTES:
-        got = recv(fd, buf, sizeof(buf), 0)
-        if got > 0:
-            total += got
-            continue
-        if got == 0 or (errno != EAGAIN and errno != EINTR):
-            return
-        left = (deadline - monotonic_ns()) // 1000000
-        if left <= 0 or wait_fd(fd, POLLIN, <int>left) <= 0:
-            return
 
 
 cdef bytes _R100 = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -9,13 +9,10 @@ cdef class RelayApp(RequestHandler):
     cdef readonly str group
     cdef readonly str socket_path
     cdef bytes path_b
-    cdef list server_addresses
     cdef double connect_timeout
     cdef double socket_timeout
     cdef int rcvbuf
     cdef int sndbuf
-    cdef long long limit_request_body
-    cdef long long drain_limit
 
     def __init__(self, str group, str socket_path, list server_addresses,
                  double connect_timeout=15.0, double socket_timeout=60.0, int rcvbuf=0,
@@ -39,12 +36,7 @@ cdef class RelayApp(RequestHandler):
         cdef int fd, attempts = 0, err = 0, rcv = self.rcvbuf, snd = self.sndbuf
         cdef double ct = self.connect_timeout
         cdef long long started
-        add_connection_vars(env, c, self.server_addresses)
-        if self.limit_request_body and h.content_length > self.limit_request_body:
-            _log.error("Request body of %d bytes is over limit-request-body (%d): 413 for %s %s.",
-                       h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
-                       env["PATH_INFO"])
-            self._answer(conn, c, 413, False, env)
+        if not self.admit(conn, env, h, c):
             return False
         if h.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)
@@ -55,7 +47,7 @@ cdef class RelayApp(RequestHandler):
             frame = encode_frame(env)
         except (FrameTooLarge, InvalidVariable) as exc:
             _log.error("Refused a request with 431 Request Header Fields Too Large: %s.", exc)
-            self._answer(conn, c, 431, False, env)
+            self.answer(conn, c, 431, False, env)
             return False
         started = monotonic_ns()
         fd = relay_connect(path, rcv, snd, ct, &attempts, &err, False)
@@ -74,7 +66,7 @@ cdef class RelayApp(RequestHandler):
                 _log.error("Unable to connect to WSGI daemon process '%s' on '%s' (%s); "
                            "answered 503 to %s %s.", self.group, self.socket_path,
                            os.strerror(err), env["REQUEST_METHOD"], env["PATH_INFO"])
-            self._answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
+            self.answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
             return False
         # The relay state lives on this thread's stack, its buffers in the
         # thread's Conn: nothing is allocated per request.
@@ -93,19 +85,6 @@ cdef class RelayApp(RequestHandler):
             return self._exchange(conn, env, h, c, &r, frame)
         finally:
             close(fd)
-
-    cdef int _answer(self, Conn conn, hconn *c, int status, bint body_read,
-                     dict env) except -1:
-        """An error response, then a lingering close if the body was not read."""
-        access_log_request(env, status, 0)
-        try:
-            conn.sendall(error_response(status))
-        except OSError:
-            return 0
-        if not body_read and c.fd >= 0:
-            with nogil:
-                linger_close_prepare(c.fd)
-        return 0
 
     cdef bint _exchange(self, Conn conn, dict env, http_head *h, hconn *c, relay *r,
                         bytes frame) except? True:
@@ -192,7 +171,7 @@ cdef class RelayApp(RequestHandler):
             _log.error("Refused a request with 400 Bad Request: %s.",
                        r.cs.why.decode("ascii") if r.cs.why is not NULL else "bad chunked body")
             if not started:
-                self._answer(conn, c, 400, False, env)
+                self.answer(conn, c, 400, False, env)
             return False
         if started:
             if rc == R_TIMEOUT:
@@ -213,18 +192,18 @@ cdef class RelayApp(RequestHandler):
             _log.error("Timeout when reading response headers from daemon process '%s'; "
                        "answered 504 to %s %s after %gs.", self.group, method, path,
                        self.socket_timeout)
-            self._answer(conn, c, 504, r.req_done, env)
+            self.answer(conn, c, 504, r.req_done, env)
         elif rc == R_UP_EOF:
             _log.error("Daemon process '%s' closed connection before sending complete response "
                        "headers; answered 502 to %s %s.", self.group, method, path)
-            self._answer(conn, c, 502, r.req_done, env)
+            self.answer(conn, c, 502, r.req_done, env)
         elif rc == R_UP_ERROR:
             _log.error("Error reading response headers from daemon process '%s' (%s); answered "
                        "502 to %s %s.", self.group, os.strerror(r.err), method, path)
-            self._answer(conn, c, 502, r.req_done, env)
+            self.answer(conn, c, 502, r.req_done, env)
         else:
             _log.error("Invalid response headers from daemon process '%s' (%s); answered 502 "
                        "to %s %s.", self.group,
                        r.rh.why.decode("ascii") if r.rh.why is not NULL else "?", method, path)
-            self._answer(conn, c, 502, r.req_done, env)
+            self.answer(conn, c, 502, r.req_done, env)
         return False

@@ -70,6 +70,31 @@ cdef int io_retry(int fd, int err, short events, int timeout_ms) noexcept nogil:
     return ETIMEDOUT if ready == 0 else errno
 
 
+DEF LINGER_MS = 2000        # drain unread request data before a close, at most
+DEF LINGER_BYTES = 1 << 26
+
+
+cdef void linger_close_prepare(int fd) noexcept nogil:
+    """Before closing with request data unread: half-close, then drop what the
+    client still sends for a moment, so the close does not become a reset that
+    destroys the response in flight."""
+    cdef char buf[16384]
+    cdef long long deadline = monotonic_ns() + LINGER_MS * 1000000LL
+    cdef long long total = 0, left
+    cdef ssize_t got
+    shutdown(fd, SHUT_WR)
+    while total < LINGER_BYTES:
+        got = recv(fd, buf, sizeof(buf), 0)
+        if got > 0:
+            total += got
+            continue
+        if got == 0 or (errno != EAGAIN and errno != EINTR):
+            return
+        left = (deadline - monotonic_ns()) // 1000000
+        if left <= 0 or wait_fd(fd, POLLIN, <int>left) <= 0:
+            return
+
+
 cdef class Conn:
     """One connection, owning its hconn (and fd) or borrowing the loop's."""
     cdef hconn *c

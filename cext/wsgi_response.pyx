@@ -19,12 +19,10 @@
 #    the connection closes without a final chunk / before Content-Length.
 # 5. The result's close() is always called, also when the peer went away.
 
-import logging
 import stat as _stat
 import time as _time
 from email.utils import formatdate as _formatdate
 
-cdef object _log = logging.getLogger("fastwsgi")
 
 cdef enum:
     MODE_UWSGI = 0
@@ -383,9 +381,6 @@ cdef class HttpApp(RequestHandler):
     """The application as the HTTP event loop calls it, once per request."""
     cdef object app
     cdef dict base
-    cdef list server_addresses       # per listener: (SERVER_NAME, SERVER_PORT)
-    cdef long long limit_request_body
-    cdef long long drain_limit
     cdef object after_request        # called after every request (counting)
     cdef double queue_timeout        # queue-timeout; > 0 checks X-Request-Start
     cdef object queue_waited         # fastwsgi.queuetime.waited
@@ -416,13 +411,7 @@ cdef class HttpApp(RequestHandler):
     cdef bint _handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
         cdef InputStream stream
         cdef Response response
-        add_connection_vars(env, c, self.server_addresses)
-        if self.limit_request_body and h.content_length > self.limit_request_body:
-            _log.error("Request body of %d bytes is over limit-request-body (%d): 413 for %s %s.",
-                       h.content_length, self.limit_request_body, env["REQUEST_METHOD"],
-                       env["PATH_INFO"])
-            conn.sendall(error_response(413))
-            access_log_request(env, 413, 0)
+        if not self.admit(conn, env, h, c):
             return False
         if self.queue_timeout > 0 and self._queue_expired(conn, env):
             return False
