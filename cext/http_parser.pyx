@@ -98,6 +98,14 @@ cdef inline Py_ssize_t _fail(http_head *h, int status, const char *why) noexcept
     return -1
 
 
+cdef inline void trim_ows(const char *p, Py_ssize_t *a, Py_ssize_t *b) noexcept nogil:
+    """Shrink p[a:b] past optional whitespace (SP, HTAB) at both ends."""
+    while a[0] < b[0] and (p[a[0]] == b' ' or p[a[0]] == b'\t'):
+        a[0] += 1
+    while b[0] > a[0] and (p[b[0] - 1] == b' ' or p[b[0] - 1] == b'\t'):
+        b[0] -= 1
+
+
 cdef bint _list_item(const char *p, Py_ssize_t n, Py_ssize_t *i, Py_ssize_t *a,
                      Py_ssize_t *b) noexcept nogil:
     """Next element of a comma-separated header list, OWS trimmed, as p[a:b]."""
@@ -108,10 +116,7 @@ cdef bint _list_item(const char *p, Py_ssize_t n, Py_ssize_t *i, Py_ssize_t *a,
         i[0] += 1
     b[0] = i[0]
     i[0] += 1
-    while a[0] < b[0] and (p[a[0]] == b' ' or p[a[0]] == b'\t'):
-        a[0] += 1
-    while b[0] > a[0] and (p[b[0] - 1] == b' ' or p[b[0] - 1] == b'\t'):
-        b[0] -= 1
+    trim_ows(p, a, b)
     return True
 
 
@@ -282,11 +287,8 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             return _fail(h, 400, "empty header field name")
         colon = i
         vs = colon + 1
-        while vs < line_end and (p[vs] == b' ' or p[vs] == b'\t'):
-            vs += 1
         ve = line_end
-        while ve > vs and (p[ve - 1] == b' ' or p[ve - 1] == b'\t'):
-            ve -= 1
+        trim_ows(p, &vs, &ve)
         for i in range(vs, ve):
             c = <unsigned char>p[i]
             if not _HFIELD[c]:

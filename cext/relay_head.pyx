@@ -82,11 +82,8 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
         if i == pos or i == end or p[i] != b':':
             return _rh_fail(rh, "malformed header line")
         vs = i + 1
-        while vs < end and (p[vs] == b' ' or p[vs] == b'\t'):
-            vs += 1
         ve = end
-        while ve > vs and (p[ve - 1] == b' ' or p[ve - 1] == b'\t'):
-            ve -= 1
+        trim_ows(p, &vs, &ve)
         if _ieq(p + pos, i - pos, b"transfer-encoding", 17):
             chunked_last = ve - vs >= 7 and _ieq(p + ve - 7, 7, b"chunked", 7)
             if not chunked_last:

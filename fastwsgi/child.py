@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from fastwsgi import exitcodes
@@ -45,3 +47,12 @@ def run_child(what: str, body: Callable[[], int]) -> NoReturn:
         for h in log.handlers:
             h.flush()
     os._exit(code)
+
+
+def join_all(threads: Iterable[threading.Thread], seconds: float) -> int:
+    """Wait up to seconds in all for the threads; how many are still running."""
+    threads = list(threads)
+    deadline = time.monotonic() + seconds
+    for t in threads:
+        t.join(max(deadline - time.monotonic(), 0))
+    return sum(t.is_alive() for t in threads)

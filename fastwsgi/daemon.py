@@ -27,7 +27,6 @@ import random
 import signal
 import socket
 import threading
-import time
 import traceback
 from typing import Any, NoReturn
 
@@ -47,7 +46,7 @@ from fastwsgi._cext import (
 )
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
 from fastwsgi.appload import is_script, load_application
-from fastwsgi.child import CONTROL_SIGNALS, enter_child, run_child
+from fastwsgi.child import CONTROL_SIGNALS, enter_child, join_all, run_child
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import RequestTimeout, StartupError
 from fastwsgi.log import log, reopen
@@ -202,19 +201,13 @@ class Daemon:
         # The C watchdog enforces the end even if the GIL never comes back; its
         # margin lets this thread do it first, with the log lines, when it can.
         set_shutdown_deadline(cfg.graceful_timeout + cfg.shutdown_timeout + FORCE_MARGIN)
-        deadline = time.monotonic() + cfg.graceful_timeout
-        for t in workers:
-            t.join(max(deadline - time.monotonic(), 0))
-        busy = sum(t.is_alive() for t in workers)
+        busy = join_all(workers, cfg.graceful_timeout)
         if busy:
             log.warning("Daemon process '%s' (pid=%d): %d requests still running after "
                         "graceful-timeout %gs; shutdown-timeout %gs more before the exit is "
                         "forced.", cfg.name, os.getpid(), busy, cfg.graceful_timeout,
                         cfg.shutdown_timeout)
-            deadline = time.monotonic() + cfg.shutdown_timeout
-            for t in workers:
-                t.join(max(deadline - time.monotonic(), 0))
-            busy = sum(t.is_alive() for t in workers)
+            busy = join_all(workers, cfg.shutdown_timeout)
             if busy:
                 log.error("Shutdown timeout expired; aborting daemon process '%s' (pid=%d) "
                           "with %d requests still running.", cfg.name, os.getpid(), busy)

@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from typing import NoReturn
 
 from fastwsgi import exitcodes
@@ -25,7 +24,7 @@ from fastwsgi._cext import (
     watchdog_set_log_fd,
 )
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
-from fastwsgi.child import CONTROL_SIGNALS, enter_child, run_child
+from fastwsgi.child import CONTROL_SIGNALS, enter_child, join_all, run_child
 from fastwsgi.config import RouterConfig
 from fastwsgi.log import log, reopen, stream_fileno
 from fastwsgi.sockets import server_address
@@ -74,10 +73,7 @@ class Router:
                 watchdog_set_log_fd(stream_fileno())
                 reopen_access_log(cfg.http.access_log)
         loop.stop()
-        deadline = time.monotonic() + group.graceful_timeout
-        for t in threads:
-            t.join(max(deadline - time.monotonic(), 0))
-        busy = sum(t.is_alive() for t in threads)
+        busy = join_all(threads, group.graceful_timeout)
         if busy:
             log.warning("Router process for '%s' (pid=%d) exiting with %d requests still "
                         "being relayed after graceful-timeout %gs.", group.name, os.getpid(),
