@@ -71,22 +71,11 @@ def encode_head(bytes prefix, object status, object headers):
 
 # Hop-by-hop headers an application must not send (PEP 3333); on the HTTP
 # side the server owns the connection and the framing, so they are dropped.
+# _encode's flags tell whether the application gave its own Date (1) and
+# Server (2).
 cdef frozenset _HOP_BY_HOP = frozenset([
     b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te",
     b"trailer", b"upgrade"])
-
-HEAD_HAS_DATE = 1
-HEAD_HAS_SERVER = 2
-
-
-def encode_http_head(object status, object headers):
-    """encode_head for the HTTP side: (code, head, content_length, flags).
-
-    Hop-by-hop headers are dropped; flags tell whether the application gave
-    its own Date (HEAD_HAS_DATE) and Server (HEAD_HAS_SERVER).
-    """
-    return _encode(b"HTTP/1.1 ", status, headers, True)
-
 
 cdef tuple _encode(bytes prefix, object status, object headers, bint http):
     cdef int code = parse_status(status)
@@ -115,15 +104,17 @@ cdef tuple _encode(bytes prefix, object status, object headers, bint http):
                 raise ResponseError(
                     f"header name {name!r:.60} has the invalid character 0x{p[i]:02x}")
         _check_field(value, name)
-        if http:
-            lname = name.lower()
+        # Lower-case only names as long as one looked at below (hop-by-hop,
+        # Date, Server, Content-Length): most headers need no copy.
+        lname = name.lower() if n in (2, 4, 6, 7, 10, 14, 16, 17) else b""
+        if http and lname:
             if lname in _HOP_BY_HOP:
                 continue
             if lname == b"date":
                 flags |= 1
             elif lname == b"server":
                 flags |= 2
-        if n == 14 and name.lower() == b"content-length":
+        if lname == b"content-length":
             if not value.isdigit() or len(value) > 18:
                 raise ResponseError(f"Content-Length {value!r:.60} is not a byte count")
             if clen >= 0 and clen != int(value):

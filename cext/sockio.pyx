@@ -36,11 +36,6 @@ cdef inline void note_activity() noexcept nogil:
     g_last_activity_ns = monotonic_ns()
 
 
-def last_activity_ns():
-    """CLOCK_MONOTONIC ns of the process's last request I/O (0 = none yet)."""
-    return g_last_activity_ns
-
-
 cdef int wait_fd(int fd, short events, int timeout_ms) noexcept nogil:
     """poll() one fd; 1 ready, 0 timed out, -1 error (errno set)."""
     cdef pollfd p
@@ -139,9 +134,6 @@ cdef class Conn:
     def buffered(self):
         """Bytes received but not consumed yet."""
         return self.c.rend - self.c.rpos
-
-    def set_timeout(self, double timeout):
-        self.c.timeout_ms = timeout_to_ms(timeout)
 
     cdef int _compact(self, Py_ssize_t need) except -1:
         """Make room for `need` more bytes after rend."""

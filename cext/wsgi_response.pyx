@@ -451,11 +451,6 @@ cdef class HttpApp(RequestHandler):
         return True
 
 
-# The framing modes of a Response, for Python callers.
-RESPONSE_UWSGI = MODE_UWSGI
-RESPONSE_HTTP = MODE_HTTP
-
-
 cdef bytes _ERROR_400_FRAME = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
                                b"Content-Length: 12\r\n\r\nBad Request\n")
 cdef str _FRAMED_VAR = FRAMED_RESPONSE_VAR
