@@ -335,7 +335,6 @@ cdef class HttpLoop:
         """
         cdef hconn *c = NULL
         cdef http_head h
-        cdef Py_ssize_t hlen
         cdef dict env
         while True:
             c = self._next(c, &h, False)
@@ -354,9 +353,8 @@ cdef class HttpLoop:
                     self.close_conn(c)
                     c = NULL
                 continue
-            hlen = scan_head(c.buf + c.rpos, c.rend - c.rpos, &h)
             env = head_environ(c.buf + c.rpos, &h)
-            c.rpos += hlen
+            c.rpos += h.length  # _next scanned and validated it
             c.head_started_ns = 0
             c.requests += 1
             if self.stopping:

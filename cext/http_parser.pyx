@@ -50,6 +50,7 @@ cdef struct http_head:
     bint keep_alive
     bint expect_continue
     int host_index            # field index of Host, -1 when absent
+    Py_ssize_t length         # of the whole head, once complete
 
 
 cdef unsigned char _HTOKEN[256]
@@ -355,6 +356,7 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
         h.keep_alive = conn_keep and not conn_close
     if _target_path(p, h) < 0:
         return -1
+    h.length = pos
     return pos
 
 
