@@ -297,15 +297,19 @@ def validate_group_name(name: str) -> str:
 
 @dataclass
 class RouterConfig:
-    """The router processes in front of a daemon group (``serve --router``).
+    """The router processes: HTTP in front, relayed to daemon groups' UNIX sockets.
 
-    They serve HTTP on ``binds`` and relay every request to the group's UNIX
-    socket (``socket_path``, set by the supervisor: a private temp dir).
+    Two uses: ``serve --router`` puts them in front of one group (``group``),
+    and ``run -f site.conf`` in front of a whole Site (``site``: virtual hosts,
+    routes, several groups, embedded applications). They serve HTTP on
+    ``binds``; group socket paths are set by the supervisor before the fork.
     """
 
-    group: GroupConfig
+    group: GroupConfig | None
     http: HttpConfig = field(default_factory=HttpConfig)
     threads: int = 16
+    processes: int = 1
+    site: Any = None  # fastwsgi.site.Site (that module imports this one)
 
     @property
     def binds(self) -> list[str]:
@@ -313,11 +317,14 @@ class RouterConfig:
 
     @property
     def name(self) -> str:
-        return self.group.name
+        return self.group.name if self.group is not None else "router"
 
     def process_config(self) -> GroupConfig:
         """A GroupConfig the supervisor can manage the router processes by."""
-        g = self.group
-        return GroupConfig(name=g.name, app="", values={
-            "threads": self.threads, "graceful-timeout": g.graceful_timeout,
-            "shutdown-timeout": g.shutdown_timeout, "listen-backlog": g.listen_backlog})
+        values: dict[str, Any] = {"threads": self.threads, "processes": self.processes}
+        if self.group is not None:
+            g = self.group
+            values.update({"graceful-timeout": g.graceful_timeout,
+                           "shutdown-timeout": g.shutdown_timeout,
+                           "listen-backlog": g.listen_backlog})
+        return GroupConfig(name=self.name, app="", values=values)
