@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("socket", metavar="SOCKET", help="the group's UNIX socket path")
     get.add_argument("path", metavar="PATH", nargs="?", default="/", help="URL path and query")
     get.add_argument("--include", "-i", action="store_true", help="print the response head too")
+    from fastwsgi.benchtool.cli import add_parser as add_bench_parser
+    add_bench_parser(sub)
     return parser
 
 
@@ -142,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "get":
         return get_command(args)
+    if args.command == "bench":
+        from fastwsgi.benchtool.cli import run as run_bench
+        return run_bench(args)
     try:
         logmod.setup(args.error_log, args.log_level)
         cfg = group_from_args(args)

@@ -5,8 +5,10 @@ daemon sockets, a copy of the app); only the apache2 binary and the modules
 come from the system. Pitfalls this config handles:
 
 - mod_wsgi embeds Debian's *system* Python (not the benchmark's): the app is
-  copied next to the config and must import nothing outside the stdlib, and
-  Apache gets a clean environment so no PYTHONPATH/PYTHONHOME leaks in.
+  copied next to the config and must import only what that Python has, and
+  Apache gets a clean environment so no PYTHONPATH/PYTHONHOME leaks in. A
+  `module:callable` application gets a generated script and python-path=its
+  directory.
 - Started as root, Apache's children and the daemons run as www-data: the
   temp dir must be traversable, the app readable, and the runtime dir (where
   WSGISocketPrefix puts the daemon sockets) writable by that user.
@@ -20,11 +22,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 from pathlib import Path
 
-from bench.servers import APP_FILE, PROCESSES, THREADS, Server
+from fastwsgi.appload import is_script
+from fastwsgi.benchtool.peers import Server
 
 APACHE_BIN = "/usr/sbin/apache2"
 MODULES_DIR = "/usr/lib/apache2/modules"
@@ -35,6 +37,7 @@ MODULES = [
 ]
 RUN_USER = "www-data"
 GROUP = "bench"
+APP_NAME = "app.wsgi"
 
 
 def running_as_root() -> bool:
@@ -42,10 +45,14 @@ def running_as_root() -> bool:
 
 
 class ModWSGI(Server):
-    """Apache (event MPM) + mod_wsgi: WSGIDaemonProcess bench processes=2 threads=15."""
+    """Apache (event MPM) + mod_wsgi daemon mode: WSGIDaemonProcess bench processes=P threads=T."""
 
     name = "mod_wsgi"
     install_hint = "apt-get install apache2 libapache2-mod-wsgi-py3"
+    has_buffer_options = True
+    #: Apache's Timeout: how long a stalled read or write between the Apache
+    #: child and the daemon may wait (the buffers scenario lowers it).
+    io_timeout = 60
 
     def unavailable(self) -> str | None:
         if not os.access(APACHE_BIN, os.X_OK):
@@ -97,18 +104,18 @@ class ModWSGI(Server):
             "KeepAlive On",
             "MaxKeepAliveRequests 0",
             "KeepAliveTimeout 30",
-            "Timeout 60",
+            f"Timeout {self.io_timeout}",
         ]
         if running_as_root():
             lines += [f"User {RUN_USER}", f"Group {RUN_USER}"]
         lines += [
             f'WSGISocketPrefix "{root}/run/wsgi"',
             "WSGIRestrictEmbedded On",
-            f"WSGIDaemonProcess {GROUP} processes={PROCESSES} threads={THREADS} "
-            f"display-name=%{{GROUP}}",
+            f"WSGIDaemonProcess {GROUP} {self.daemon_options(root)}",
             f"WSGIProcessGroup {GROUP}",
             "WSGIApplicationGroup %{GLOBAL}",
-            f'WSGIScriptAlias / "{root}/app/{APP_FILE.name}"',
+            f'WSGIScriptAlias / "{root}/app/{APP_NAME}"',
+            *self.callable_lines(),
             f'<Directory "{root}/app">',
             "    Require all granted",
             "</Directory>",
@@ -116,17 +123,42 @@ class ModWSGI(Server):
         ]
         return "\n".join(lines)
 
+    def daemon_options(self, root: str) -> str:
+        """The WSGIDaemonProcess options of the target."""
+        t = self.target
+        opts = [f"processes={t.processes}", f"threads={t.threads}", "display-name=%{GROUP}"]
+        if t.receive_buffer_size:
+            opts.append(f"receive-buffer-size={t.receive_buffer_size}")
+        if t.send_buffer_size:
+            opts.append(f"send-buffer-size={t.send_buffer_size}")
+        if not is_script(t.app):
+            opts.append(f"python-path={t.cwd}")
+        return " ".join(opts)
+
+    def callable_lines(self) -> list[str]:
+        name = self.target.app.partition("::")[2] if is_script(self.target.app) else ""
+        return [f"WSGICallableObject {name}"] if name else []
+
+    def app_source(self) -> str:
+        """The script mod_wsgi runs: the application's own, or one importing its module."""
+        app = self.target.app
+        if is_script(app):
+            return Path(self.target.cwd, app.partition("::")[0]).read_text()
+        module, _, name = app.partition(":")
+        return (f"import importlib\napplication = getattr(importlib.import_module({module!r}), "
+                f"{name or 'application'!r})\n")
+
     def prepare(self, port: int, workdir: str) -> None:
         app_dir = os.path.join(workdir, "app")
         run_dir = os.path.join(workdir, "run")
         os.makedirs(app_dir, exist_ok=True)
         os.makedirs(run_dir, exist_ok=True)
-        shutil.copyfile(APP_FILE, os.path.join(app_dir, APP_FILE.name))
+        Path(app_dir, APP_NAME).write_text(self.app_source())
         Path(workdir, "httpd.conf").write_text(self.config_text(port, workdir))
         if running_as_root():
             os.chmod(workdir, 0o711)
             os.chmod(app_dir, 0o755)
-            os.chmod(os.path.join(app_dir, APP_FILE.name), 0o644)
+            os.chmod(os.path.join(app_dir, APP_NAME), 0o644)
             os.chown(run_dir, pwd.getpwnam(RUN_USER).pw_uid, -1)
 
     def extra_log(self, workdir: str) -> str:

@@ -1,4 +1,4 @@
-"""Server subprocesses for the benchmarks: spawn in a session, wait, stop by group.
+"""Server subprocesses for the benchmark harness: spawn in a session, wait, stop by group.
 
 Every server runs in its own session (start_new_session), so stopping it is a
 signal to its process group: the parent and every worker it forked, nothing
@@ -105,8 +105,21 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
-def wait_http(proc: Proc, port: int, path: str, expect: bytes, timeout: float) -> None:
-    """Wait until GET path answers 200 with exactly `expect`; fail fast if proc exits."""
+def answer_problem(status: int, body: bytes, expect: bytes | None) -> str | None:
+    """None when (status, body) is a correct answer, else what was wrong with it."""
+    if expect is not None:
+        if status == 200 and body == expect:
+            return None
+        return f"status {status}, {len(body)} bytes (expected 200 and {len(expect)} exact bytes)"
+    if 200 <= status < 300:
+        return None
+    return f"status {status} (expected 2xx), body {body[:80]!r}"
+
+
+def wait_http(proc: Proc, port: int, path: str, expect: bytes | None, timeout: float,
+              method: str = "GET", body: bytes | None = None,
+              headers: Mapping[str, str] | None = None) -> None:
+    """Wait until the request answers correctly (answer_problem); fail fast if proc exits."""
     last: list[str] = ["no answer yet"]
 
     def ready() -> bool:
@@ -114,18 +127,22 @@ def wait_http(proc: Proc, port: int, path: str, expect: bytes, timeout: float) -
             raise StartError(f"exited with status {proc.returncode()} before answering:\n"
                              f"{proc.log_tail()}")
         try:
-            status, body = http_request(port, "GET", path, timeout=2.0)
+            status, data = http_request(port, method, path, body, headers, timeout=5.0)
         except OSError as exc:
             last[0] = f"{type(exc).__name__}: {exc}"
             return False
-        if status == 200 and body == expect:
+        problem = answer_problem(status, data, expect)
+        if problem is None:
             return True
-        last[0] = f"status {status}, body {body[:80]!r}"
+        if status == 500 or 400 <= status < 500:
+            # The application answered, wrongly: waiting longer will not help.
+            raise StartError(f"wrong answer to {method} {path}: {problem}\n{proc.log_tail()}")
+        last[0] = problem
         return False
 
     try:
-        wait_until(ready, timeout, f"GET {path} on 127.0.0.1:{port}")
+        wait_until(ready, timeout, f"{method} {path} on 127.0.0.1:{port}")
     except StartError as exc:
-        if proc.exited():
+        if proc.exited() or str(exc).startswith("wrong answer"):
             raise
         raise StartError(f"{exc} (last: {last[0]})\n{proc.log_tail()}") from None

@@ -1,0 +1,1 @@
+"""Applications the harness serves itself (standard library only: mod_wsgi runs them too)."""
