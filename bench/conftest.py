@@ -21,9 +21,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import fastwsgi  # noqa: E402
-from bench.process import Proc, StartError, wait_until  # noqa: E402
 from bench.scenarios import HELLO  # noqa: E402
 from bench.servers import APP_FILE, python_env  # noqa: E402
+from fastwsgi.benchtool.process import Proc, StartError, wait_until  # noqa: E402
 
 if not Path(fastwsgi.__file__).resolve().is_relative_to(ROOT):
     raise RuntimeError(f"bench would measure {fastwsgi.__file__}, not this checkout ({ROOT}); "

@@ -23,21 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import report, wrk
-from bench.modwsgi import ModWSGI
-from bench.process import StartError, http_request
+from bench import report
 from bench.scenarios import BY_NAME, Scenario
-from bench.servers import PROCESSES, THREADS, FastWSGI, FastWSGIRouter, Granian, Gunicorn, Server
+from bench.servers import PROCESSES, READY, THREADS, Server, build_servers
+from fastwsgi.benchtool import wrk
+from fastwsgi.benchtool.matrix import one_line
+from fastwsgi.benchtool.process import StartError, http_request
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVER_NAMES = ["fastwsgi", "fastwsgi-router", "mod_wsgi", "gunicorn", "granian"]
-
-
-def build_servers(names: Sequence[str], granian_threads: int) -> list[Server]:
-    table: dict[str, Server] = {
-        "fastwsgi": FastWSGI(), "fastwsgi-router": FastWSGIRouter(), "mod_wsgi": ModWSGI(),
-        "gunicorn": Gunicorn(), "granian": Granian(granian_threads)}
-    return [table[n] for n in names]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,14 +61,6 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def one_line(text: str) -> str:
-    """First and last lines of a multi-line error: what happened, and the cause."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) <= 1:
-        return lines[0] if lines else "no detail"
-    return f"{lines[0].rstrip(':')} ... {lines[-1]}"
-
-
 def check_answer(port: int, scenario: Scenario) -> str | None:
     """None if the server answers the scenario's request exactly right, else what it did."""
     try:
@@ -88,12 +74,18 @@ def check_answer(port: int, scenario: Scenario) -> str | None:
     return None
 
 
+def run_wrk(url: str, scenario: Scenario, settings: wrk.WrkSettings,
+            duration: float | None = None) -> dict[str, Any]:
+    return wrk.run(url, settings, scenario.method, scenario.body or b"", scenario.headers,
+                   duration=duration, name=scenario.name)
+
+
 def run_cell(server: Server, scenario: Scenario, settings: wrk.WrkSettings,
              warmup: int) -> dict[str, Any]:
     """Start, check, warm up, measure, stop: one server in one scenario."""
     cell: dict[str, Any] = {"scenario": scenario.name, "server": server.name}
     t0 = time.monotonic()
-    running = server.start()
+    running = server.start(READY)
     cell["start_s"] = round(time.monotonic() - t0, 3)
     try:
         wrong = check_answer(running.port, scenario)
@@ -102,8 +94,8 @@ def run_cell(server: Server, scenario: Scenario, settings: wrk.WrkSettings,
             return cell
         url = running.url + scenario.path
         if warmup:
-            wrk.run(url, scenario, settings, duration=warmup)
-        cell["wrk"] = wrk.run(url, scenario, settings)
+            run_wrk(url, scenario, settings, duration=warmup)
+        cell["wrk"] = run_wrk(url, scenario, settings)
         if running.proc.exited():
             cell["error"] = f"server exited during the run: {running.proc.log_tail(5)}"
     except wrk.WrkError as exc:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 HELLO = b"Hello, World!"
 BODY_64K = b"x" * 65536
-#: The 1 MiB POST body; post_lua() builds the same bytes inside wrk.
+#: The 1 MiB POST body (wrk reads it from a file).
 POST_UNIT = b"0123456789abcdef"
 POST_REPEAT = 65536
 POST_BODY = POST_UNIT * POST_REPEAT
@@ -22,15 +22,6 @@ class Scenario:
     body: bytes | None = None
     #: Extra request headers, given to wrk with -H and to the correctness check.
     headers: dict[str, str] = field(default_factory=dict)
-
-    def lua_setup(self) -> str:
-        """Lua lines run before wrk starts: the request method and body."""
-        if self.body is None:
-            return ""
-        assert self.body == POST_BODY, "only the 1 MiB echo body is built in lua"
-        unit = POST_UNIT.decode("ascii")
-        return (f'wrk.method = "{self.method}"\n'
-                f'wrk.body = string.rep("{unit}", {POST_REPEAT})\n')
 
 
 SCENARIOS = [

@@ -69,7 +69,8 @@ def int_list(text: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected integers >= 0, got {text!r}")
     return values
@@ -92,7 +93,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "requests/s, latency, errors, CPU per request and memory, and recommend "
                     "the best configuration.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("app", metavar="APP", help="the application, as `fastwsgi serve` takes it")
+    p.add_argument("app", metavar="APP", nargs="?",
+                   help="the application, as `fastwsgi serve` takes it (not needed by "
+                        "--scenario buffers, which serves its own)")
     m = p.add_argument_group("the matrix (comma-separated lists)")
     m.add_argument("--processes", type=int_list, default=[1, 2, 4], metavar="N,N",
                    help="processes (default: 1,2,4)")
@@ -183,6 +186,10 @@ def default_paths(args: argparse.Namespace, stem: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run `fastwsgi bench` with parsed arguments; the exit status."""
+    if args.scenario == "matrix" and not args.app:
+        print("fastwsgi bench: APP is required (except with --scenario buffers)",
+              file=sys.stderr)
+        return 2
     if args.scenario == "matrix" and is_script(args.app) \
             and not os.path.isfile(args.app.partition("::")[0]):
         print(f"fastwsgi bench: {args.app}: no such file", file=sys.stderr)

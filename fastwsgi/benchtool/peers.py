@@ -214,6 +214,8 @@ class FastWSGI(Server):
     role = "fastwsgi"
     install_hint = "pip install fastwsgi"
     has_buffer_options = True
+    #: `fastwsgi serve` flags that make the variant (the router's --router).
+    mode_flags: tuple[str, ...] = ()
 
     def version(self) -> str:
         return f"fastwsgi {fastwsgi.__version__}"
@@ -237,7 +239,7 @@ class FastWSGI(Server):
             path, sep, name = app.partition("::")
             app = os.path.join(self.target.cwd, path) + sep + name
         return [sys.executable, "-m", "fastwsgi", "serve", app,
-                "--bind", f"127.0.0.1:{port}", *self.target.extra_flags,
+                "--bind", f"127.0.0.1:{port}", *self.mode_flags, *self.target.extra_flags,
                 *self.serve_flags(), "--log-level", "warn"]
 
 
@@ -246,9 +248,7 @@ class FastWSGIRouter(FastWSGI):
 
     name = "fastwsgi-router"
 
-    def command(self, port: int, workdir: str) -> list[str]:
-        cmd = super().command(port, workdir)
-        return cmd if "--router" in cmd else cmd[:6] + ["--router"] + cmd[6:]
+    mode_flags: tuple[str, ...] = ("--router",)
 
 
 class Gunicorn(Server):
@@ -290,8 +290,10 @@ class Granian(Server):
         return [sys.executable, "-m", "granian", "--interface", "wsgi",
                 "--workers", str(self.target.processes), "--host", "127.0.0.1",
                 "--port", str(port), "--working-dir", workdir, "--no-ws",
-                "--log-level", "warning", "--blocking-threads", str(self.target.threads),
-                f"{SHIM_MODULE}:application"]
+                "--log-level", "warning",
+                # threads=0: granian's own default (the e2e table's option).
+                *(["--blocking-threads", str(self.target.threads)] if self.target.threads
+                  else []), f"{SHIM_MODULE}:application"]
 
 
 class Waitress(Server):
