@@ -38,7 +38,8 @@ receive_buffer_sizes, send_buffer_sizes}, host {cpus, platform, python,
 loadavg_before, loadavg_after}, servers {NAME: {role, command, version}},
 skipped {NAME: {reason, install}}, results [one per configuration and server:
 server, role, label, processes, threads, receive_buffer_size,
-send_buffer_size, order, status (ok | error | unsupported), error, requests,
+send_buffer_size, order, status (ok | error | unsupported), error, start_s
+(seconds until it answered correctly), requests,
 duration_s, requests_per_s, latency_ms {p50, p90, p99, max}, errors {connect,
 timeout, non_2xx, truncated, other}, errors_total, cpu_s, cpu_s_per_request,
 peak_rss_bytes, server_processes, load], ratios [label, peer, ratio
@@ -132,6 +133,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="buffers scenario: requests per case (default: 4)")
     # Tests run the buffers scenario small; users keep 16 MiB.
     p.add_argument("--buffers-bytes", type=int, default=buffers.DEFAULT_BYTES,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--buffers-sizes", type=int_list, default=list(buffers.SIZES),
                    help=argparse.SUPPRESS)
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH",
@@ -295,6 +298,7 @@ def run_matrix(args: argparse.Namespace, generator: str, probe: Probe) -> int:
 
 
 def run_buffers(args: argparse.Namespace) -> int:
+    """The buffers scenario (buffers.py): every size, both paths, fastwsgi's router first."""
     settings = buffers.BufferSettings(size=args.buffers_bytes, requests=args.buffers_requests,
                                       timeout=args.buffers_timeout)
     sample = buffers.servers_for(0, [], settings, FastWSGIRouter)[0].target
@@ -305,15 +309,15 @@ def run_buffers(args: argparse.Namespace) -> int:
     peers, skipped = split_peers(wanted, sample)
     skipped.update(ignored)
     classes = [peer_classes()[n] for n in peers]
-    cases_total = len(buffers.SIZES) * len(buffers.PATHS) * (1 + len(classes))
+    cases_total = len(args.buffers_sizes) * len(buffers.PATHS) * (1 + len(classes))
     print(f"fastwsgi bench --scenario buffers: {settings.size:,} bytes up and down, "
           f"{settings.requests} requests per case, buffer sizes "
-          f"{', '.join(str(s) for s in buffers.SIZES)}; {cases_total} cases", flush=True)
+          f"{', '.join(str(s) for s in args.buffers_sizes)}; {cases_total} cases", flush=True)
     print_skipped(skipped)
     progress = Progress(cases_total, 3.0, enabled=not args.no_progress)
     started = time.time()
     cases = []
-    for i, size in enumerate(buffers.SIZES):
+    for i, size in enumerate(args.buffers_sizes):
         servers = buffers.servers_for(size, classes, settings, FastWSGIRouter)
         for server in servers if i % 2 == 0 else servers[::-1]:
             for path in buffers.PATHS:
@@ -331,7 +335,7 @@ def run_buffers(args: argparse.Namespace) -> int:
            "elapsed_s": round(time.time() - started, 1),
            "settings": {"bytes": settings.size, "requests": settings.requests,
                         "concurrency": settings.concurrency, "timeout_s": settings.timeout,
-                        "threads": settings.threads, "buffer_sizes": list(buffers.SIZES),
+                        "threads": settings.threads, "buffer_sizes": args.buffers_sizes,
                         "paths": list(buffers.PATHS), "fastwsgi": "serve --router"},
            "skipped": skipped, "cases": cases}
     with open(json_path, "w") as f:

@@ -83,12 +83,15 @@ def _run_wrk(port: int, probe: Probe, connections: int, duration: float,
 
 def _run_builtin(port: int, probe: Probe, connections: int, duration: float,
                  timeout: float) -> dict[str, Any]:
-    from fastwsgi.loadgen import LoadSpec, run_load
-    spec = LoadSpec(host="127.0.0.1", port=port, method=probe.method, path=probe.path,
+    from fastwsgi import loadgen
+    spec = loadgen.LoadSpec(host="127.0.0.1", port=port, method=probe.method, path=probe.path,
                     headers=list(probe.headers.items()), body=probe.body,
                     connections=connections, duration=duration,
                     processes=min(LOAD_WORKERS, connections), timeout=timeout)
-    r = run_load(spec)
+    try:
+        r = loadgen.run_load(spec)
+    except (loadgen.LoadError, OSError) as exc:
+        raise LoadError(f"built-in load generator: {exc}") from exc
     e = r.errors
     non_2xx = sum(n for status, n in r.status.items() if not 200 <= status < 300)
     return {
@@ -99,4 +102,6 @@ def _run_builtin(port: int, probe: Probe, connections: int, duration: float,
                    "non_2xx": non_2xx, "truncated": e.get("truncated", 0),
                    "other": e.get("read", 0) + e.get("write", 0)},
         "status": {str(k): v for k, v in sorted(r.status.items())},
+        # Written but not answered when the window closed: neither requests nor errors.
+        "in_flight": getattr(r, "in_flight", 0),
     }
