@@ -172,7 +172,7 @@ def _merge(outs: list[dict[str, Any]], duration: float) -> LoadResult:
         part.frombytes(out["histogram"])
         hist = array("Q", map(int.__add__, hist, part))
     values = _cext.histogram_percentiles(hist, [q for _, q in PERCENTILES])
-    latency = {name: value / 1000.0 for (name, _), value in zip(PERCENTILES, values)}
+    latency = {name: value / 1000.0 for (name, _), value in zip(PERCENTILES, values, strict=True)}
     latency["max"] = lat_max / 1000.0
     return LoadResult(requests=requests, status=dict(sorted(status.items())), errors=errors,
                       latency_us=latency, duration=duration, bytes_read=bytes_read,
