@@ -49,6 +49,7 @@ cdef enum:
     LG_CONNECTING = 1
     LG_WRITING = 2
     LG_READING = 3
+    LG_READY = 4              # keep-alive, the next request goes at the end of the batch
 
 cdef enum:
     RS_HEAD = 0
@@ -114,6 +115,8 @@ cdef struct lg_run:
     long long timeout_ns
     long long deadline_ns
     lg_stats *st
+    lg_conn **ready           # keep-alive connections whose next request waits
+    int nready                # for the end of the current batch of events
 
 
 cdef inline int hist_index(unsigned long long v) noexcept nogil:
@@ -400,7 +403,9 @@ cdef void _lg_complete(lg_run *r, lg_conn *c) noexcept nogil:
         _lg_close(c)
         _lg_connect(r, c, now)
     else:
-        _lg_start(r, c, now)
+        c.state = LG_READY
+        r.ready[r.nready] = c
+        r.nready += 1
 
 
 cdef void _lg_read(lg_run *r, lg_conn *c) noexcept nogil:
@@ -450,7 +455,7 @@ cdef void _lg_sweep(lg_run *r, lg_conn *conns, int nconns, long long now) noexce
         if c.state == LG_IDLE:
             if now >= c.t_retry:
                 _lg_connect(r, c, now)
-        elif now >= c.t_deadline:
+        elif c.state != LG_READY and now >= c.t_deadline:
             _lg_fail(r, c, E_CONNECT if c.state == LG_CONNECTING else E_TIMEOUT, now)
 
 
@@ -475,6 +480,7 @@ cdef int _lg_loop(lg_run *r, lg_conn *conns, int nconns) noexcept nogil:
             if errno == EINTR:
                 continue
             return errno
+        r.nready = 0
         for i in range(n):
             data = events[i].data.u64
             c = &conns[<unsigned int>(data & 0xFFFFFFFFULL)]
@@ -486,6 +492,13 @@ cdef int _lg_loop(lg_run *r, lg_conn *conns, int nconns) noexcept nogil:
                 _lg_write(r, c, monotonic_ns())
             elif c.state == LG_CONNECTING:
                 _lg_connected(r, c)
+        # The next requests go out together after the batch, as wrk's do:
+        # the server then finds several requests per wake-up.
+        if r.nready:
+            now = monotonic_ns()
+            for i in range(r.nready):
+                if r.ready[i].state == LG_READY:
+                    _lg_start(r, r.ready[i], now)
     for i in range(nconns):
         if conns[i].state == LG_WRITING or conns[i].state == LG_READING:
             r.st.in_flight += 1
@@ -501,6 +514,7 @@ def loadgen_run(bytes address not None, int family, bytes request not None, int 
     cdef lg_conn *conns = NULL
     cdef char *bufs = NULL
     cdef lg_stats *st = NULL
+    cdef lg_conn **ready = NULL
     cdef int i, rc
     if connections < 1 or connections > 1000000:
         raise ValueError("connections must be between 1 and 1000000")
@@ -521,9 +535,11 @@ def loadgen_run(bytes address not None, int family, bytes request not None, int 
         conns = <lg_conn *>calloc(connections, sizeof(lg_conn))
         bufs = <char *>malloc(<size_t>connections * LG_BUF)
         st = <lg_stats *>calloc(1, sizeof(lg_stats))
-        if conns is NULL or bufs is NULL or st is NULL:
+        ready = <lg_conn **>calloc(connections, sizeof(lg_conn *))
+        if conns is NULL or bufs is NULL or st is NULL or ready is NULL:
             raise MemoryError()
         r.st = st
+        r.ready = ready
         for i in range(connections):
             conns[i].fd = -1
             conns[i].index = i
@@ -554,6 +570,7 @@ def loadgen_run(bytes address not None, int family, bytes request not None, int 
         free(conns)
         free(bufs)
         free(st)
+        free(ready)
 
 
 def histogram_record(unsigned long long[::1] hist, unsigned long long value_ns):
