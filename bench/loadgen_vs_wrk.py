@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,8 +34,15 @@ SERVERS: dict[str, type[Server]] = {"fastwsgi": FastWSGI, "granian": Granian,
 WARMUP = 2.0
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the children reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_wrk(port: int, threads: int, connections: int, duration: float) -> dict[str, Any]:
     """One wrk run: its request rate and error line, parsed from its summary."""
+    cpu = children_cpu()
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
                           "-d", f"{duration:g}s", "--timeout", "5s",
                           f"http://127.0.0.1:{port}/"],
@@ -45,16 +53,21 @@ def run_wrk(port: int, threads: int, connections: int, duration: float) -> dict[
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
     if rate is None or total is None:
         raise RuntimeError(f"wrk printed no rate:\n{out.stdout}{out.stderr}")
+    cpu = children_cpu() - cpu
     return {"rps": float(rate.group(1)), "requests": int(total.group(1)),
+            "cpu_us_per_request": cpu * 1e6 / max(1, int(total.group(1))),
             "errors": errors.group(1) if errors else "",
             "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
 def run_builtin(port: int, processes: int, connections: int, duration: float) -> dict[str, Any]:
     """One run of fastwsgi.loadgen with the same shape of load."""
+    cpu = children_cpu()
     result = run_load(LoadSpec("127.0.0.1", port, connections=connections, duration=duration,
                                processes=processes, timeout=5.0))
+    cpu = children_cpu() - cpu
     return {"rps": result.rps, "requests": result.requests,
+            "cpu_us_per_request": cpu * 1e6 / max(1, result.requests),
             "errors": {k: v for k, v in result.errors.items() if v},
             "non_2xx": sum(n for code, n in result.status.items() if not 200 <= code < 400),
             "latency_us": result.latency_us}
@@ -77,12 +90,18 @@ def compare(running: Running, args: argparse.Namespace) -> dict[str, Any]:
         row["ratio"] = row["builtin"]["rps"] / row["wrk"]["rps"]
         print(f"  round {i + 1} ({order[0]} first): wrk {row['wrk']['rps']:10.0f} req/s   "
               f"builtin {row['builtin']['rps']:10.0f} req/s   ratio {row['ratio']:.3f}"
+              f"   CPU us/request wrk {row['wrk']['cpu_us_per_request']:.1f} "
+              f"builtin {row['builtin']['cpu_us_per_request']:.1f}"
               f"   errors wrk [{row['wrk']['errors']}] builtin {row['builtin']['errors']}",
               flush=True)
         rounds.append(row)
     wrk_median = statistics.median(r["wrk"]["rps"] for r in rounds)
     builtin_median = statistics.median(r["builtin"]["rps"] for r in rounds)
+    cpu = {tool: statistics.median(r[tool]["cpu_us_per_request"] for r in rounds)
+           for tool in ("wrk", "builtin")}
     return {"rounds": rounds, "wrk_median_rps": wrk_median,
+            "wrk_median_cpu_us_per_request": cpu["wrk"],
+            "builtin_median_cpu_us_per_request": cpu["builtin"],
             "builtin_median_rps": builtin_median,
             "ratio_of_medians": builtin_median / wrk_median,
             "median_of_round_ratios": statistics.median(r["ratio"] for r in rounds)}
@@ -123,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: median wrk {summary['wrk_median_rps']:.0f} req/s, builtin "
               f"{summary['builtin_median_rps']:.0f} req/s: builtin/wrk = "
               f"{summary['ratio_of_medians']:.3f} (median of round ratios "
-              f"{summary['median_of_round_ratios']:.3f})", flush=True)
+              f"{summary['median_of_round_ratios']:.3f}); CPU us/request wrk "
+              f"{summary['wrk_median_cpu_us_per_request']:.1f}, builtin "
+              f"{summary['builtin_median_cpu_us_per_request']:.1f}", flush=True)
     path = args.json or RESULTS_DIR / f"loadgen-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))

@@ -5,12 +5,14 @@
 #  1. One worker = one level-triggered epoll set over its connections, run
 #     without the GIL until the deadline. A connection is a small state
 #     machine: IDLE (closed; reconnect at t_retry) -> CONNECTING -> WRITING ->
-#     READING -> WRITING again (keep-alive) or IDLE (closed, reconnect now).
+#     READING -> READY -> WRITING (keep-alive) or IDLE (closed, reconnect now).
 #  2. The request is built once by the caller (method, target, Host, headers,
-#     Content-Length, body) and written as is. No pipelining: the next
-#     request is written as soon as the previous response is complete, in
-#     the same wake-up, so a keep-alive request costs one send() and one
-#     recv() and no epoll_ctl().
+#     Content-Length, body) and written as is. No pipelining: a keep-alive
+#     connection whose response is complete waits in READY until the batch
+#     of events is handled, then all of them write their next request
+#     together (like wrk, whose writes wait for the next turn of its loop;
+#     the server then finds several requests per wake-up). A keep-alive
+#     request costs one send() and one recv(), and no epoll_ctl().
 #  3. A response counts only when it is complete: the head is parsed here
 #     (status line, Content-Length, Transfer-Encoding: chunked, Connection,
 #     HTTP/1.0), chunked bodies go through chunk_ctrl() (chunked.pyx), and a
