@@ -359,8 +359,9 @@ cdef void _lg_connect(lg_run *r, lg_conn *c, long long now) noexcept nogil:
     if rc < 0 and errno != EINPROGRESS:
         _lg_fail(r, c, E_CONNECT, now)
         return
-    # Connecting over loopback usually completes at once: then watch for the
-    # response straight away and write the request.
+    # A connect that completed at once writes the request straight away;
+    # otherwise (EINPROGRESS, the usual case even over loopback) epoll says
+    # when the socket is writable.
     c.events = EPOLLIN if rc == 0 else EPOLLOUT
     ev.events = c.events
     ev.data.u64 = _lg_data(c)

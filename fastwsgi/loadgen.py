@@ -27,6 +27,8 @@ ERROR_KINDS: tuple[str, ...] = tuple(_cext.LOADGEN_ERROR_KINDS)
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
 # Forking every worker takes a few milliseconds: they all start at start_ns.
 START_DELAY = 0.05
+# How long the address probe of resolve() waits for one connect.
+PROBE_TIMEOUT = 2.0
 # How long past the deadline the parent waits for a worker's counts.
 COLLECT_GRACE = 30.0
 
@@ -91,15 +93,31 @@ def build_request(spec: LoadSpec) -> bytes:
 
 
 def resolve(host: str, port: int) -> tuple[int, bytes]:
-    """The address family and the packed struct sockaddr (Linux layout) to connect to."""
-    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    """The address to load: the first of host's addresses that accepts a connection
+    (as wrk picks it: `localhost` may be ::1 and 127.0.0.1), else the first one."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    chosen = infos[0]
+    for info in infos if len(infos) > 1 else ():
+        try:
+            with socket.socket(info[0], socket.SOCK_STREAM) as probe:
+                probe.settimeout(PROBE_TIMEOUT)
+                probe.connect(info[4])
+        except OSError:
+            continue
+        chosen = info
+        break
+    return family_and_sockaddr(chosen[0], chosen[4], port)
+
+
+def family_and_sockaddr(family: int, addr: tuple, port: int) -> tuple[int, bytes]:
+    """Pack a socket module address as the C struct sockaddr_in / sockaddr_in6."""
     if family == socket.AF_INET:
         return family, (struct.pack("=H", family) + struct.pack("!H", port)
                         + socket.inet_pton(family, addr[0]) + bytes(8))
     if family == socket.AF_INET6:
         return family, (struct.pack("=H", family) + struct.pack("!HI", port, addr[2])
                         + socket.inet_pton(family, addr[0]) + struct.pack("=I", addr[3]))
-    raise ValueError(f"cannot load {host!r}: address family {family} is not TCP/IP")
+    raise ValueError(f"cannot load {addr!r}: address family {family} is not TCP/IP")
 
 
 def split(total: int, parts: int) -> list[int]:

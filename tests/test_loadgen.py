@@ -226,3 +226,11 @@ def test_histogram_precision_and_merge() -> None:
     assert p50 == pytest.approx(500_000, rel=0.01)
     assert p90 == pytest.approx(900_000, rel=0.01)
     assert p99 == pytest.approx(990_000, rel=0.01)
+
+
+def test_localhost_finds_the_address_that_listens(counting_server) -> None:
+    server = counting_server(budget=100)  # listens on 127.0.0.1 only
+    result = run_load(LoadSpec("localhost", server.port, connections=2, duration=0.5,
+                               processes=1, timeout=10.0))
+    assert result.requests == 100
+    assert no_errors(result), result.errors
