@@ -234,3 +234,20 @@ def test_localhost_finds_the_address_that_listens(counting_server) -> None:
                                processes=1, timeout=10.0))
     assert result.requests == 100
     assert no_errors(result), result.errors
+
+
+def test_reset_mid_response_is_truncated(counting_server) -> None:
+    server = counting_server()
+    result = load(server.port, path="/reset", connections=2, duration=0.5)
+    assert result.requests == 0
+    assert result.errors["truncated"] > 0
+    assert result.errors["connect"] == result.errors["timeout"] == result.errors["write"] == 0
+
+
+def test_reset_while_writing_a_large_body_is_a_write_error(counting_server) -> None:
+    server = counting_server()
+    result = load(server.port, path="/reject", method="POST", body=b"x" * (16 << 20),
+                  connections=2, processes=1, duration=0.5)
+    assert result.requests == 0
+    assert result.errors["write"] > 0
+    assert result.errors["truncated"] == result.errors["timeout"] == 0

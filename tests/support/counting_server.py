@@ -12,6 +12,8 @@ the behaviour:
   /eof              no Content-Length: the body ends with the close
   /http10           an HTTP/1.0 response (so the connection closes)
   /truncate         promises 100 bytes, sends 10, closes (never counted)
+  /reset            promises 100 bytes, sends 10, resets the connection (RST)
+  /reject           resets the connection as soon as the head is read (RST)
   /silent           never answers
   /echo             reads the body; 200 if its length is X-Expect-Length, else 400
   /__count          JSON counts (not itself counted)
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import json
 import socket
+import struct
 import sys
 
 BODY = b"hello, counted\n"
@@ -60,6 +63,13 @@ def chunked(body: bytes, size: int) -> bytes:
     return b"".join(out) + b"0\r\nX-Trailer: yes\r\n\r\n"
 
 
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a RST instead of a FIN (SO_LINGER with a zero timeout)."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 async def respond(counter: Counter, writer: asyncio.StreamWriter, method: str, path: str,
                   fields: dict[str, str], body: bytes, close: bool) -> bool:
     """Write one response; False when the connection must end after it."""
@@ -77,8 +87,12 @@ async def respond(counter: Counter, writer: asyncio.StreamWriter, method: str, p
         status = 200 if len(body) == int(fields.get("x-expect-length", "-1")) else 400
     else:
         status = 200
-    if path == "/truncate":
+    if path in ("/truncate", "/reset"):
         writer.write(head(200, [("Content-Length", "100")], False) + b"x" * 10)
+        if path == "/reset":
+            await writer.drain()
+            await asyncio.sleep(0.01)  # so that the client reads the part before the RST
+            reset(writer)
         return False
     if not counter.take(status):
         await asyncio.Event().wait()  # over budget: never answered
@@ -122,6 +136,9 @@ async def serve_connection(counter: Counter, reader: asyncio.StreamReader,
                 if line:
                     name, _, value = line.partition(":")
                     fields[name.strip().lower()] = value.strip()
+            if path == "/reject":
+                reset(writer)
+                return
             body = await reader.readexactly(int(fields.get("content-length", "0")))
             close = "close" in fields.get("connection", "").lower()
             if not await respond(counter, writer, method, path, fields, body, close):
