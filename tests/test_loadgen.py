@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -251,3 +252,12 @@ def test_reset_while_writing_a_large_body_is_a_write_error(counting_server) -> N
     assert result.requests == 0
     assert result.errors["write"] > 0
     assert result.errors["truncated"] == result.errors["timeout"] == 0
+
+
+def test_run_from_a_thread(counting_server) -> None:
+    server = counting_server(budget=100)
+    results: list[LoadResult] = []
+    thread = threading.Thread(target=lambda: results.append(load(server.port, duration=0.5)))
+    thread.start()
+    thread.join(timeout=10)
+    assert results and results[0].requests == 100
