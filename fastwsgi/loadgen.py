@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import resource
 import select
 import signal
 import socket
@@ -126,6 +127,14 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+def raise_fd_limit(wanted: int) -> None:
+    """Lift the soft limit on open files toward wanted (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
 def _worker(wfd: int, spec: LoadSpec, family: int, address: bytes, request: bytes,
             connections: int, start_ns: int, deadline_ns: int) -> None:
     """The forked child: wait for the common start, run the loop, send the counts."""
@@ -135,6 +144,7 @@ def _worker(wfd: int, spec: LoadSpec, family: int, address: bytes, request: byte
         # from the caller would never run: let the signals act directly.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise_fd_limit(connections + 64)
         delay = (start_ns - time.monotonic_ns()) / 1e9
         if delay > 0:
             time.sleep(delay)
