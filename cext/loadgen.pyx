@@ -13,12 +13,8 @@
 #     together (like wrk, whose writes wait for the next turn of its loop;
 #     the server then finds several requests per wake-up). A keep-alive
 #     request costs one send() and one recv(), and no epoll_ctl().
-#  3. A response counts only when it is complete: the head is parsed here
-#     (status line, Content-Length, Transfer-Encoding: chunked, Connection,
-#     HTTP/1.0), chunked bodies go through chunk_ctrl() (chunked.pyx), and a
-#     body framed by neither runs to the server's close. Interim 1xx heads
-#     are skipped. Bytes after a complete response (there is no pipelining)
-#     make it a malformed response.
+#  3. A response counts only when it is complete (loadgen_response.pyx
+#     parses it: Content-Length, chunked, or up to the server's close).
 #  4. Errors by kind: `connect` (connect() failed or did not finish within
 #     the timeout), `timeout` (no complete response within the timeout of the
 #     first byte written), `truncated` (closed or reset after some bytes of
@@ -27,24 +23,17 @@
 #     closes the connection; consecutive errors on one connection back off
 #     (0, 1, 2, 4 ... 100 ms) so that a dead server does not spin the CPU.
 #  5. Latency runs from the first byte written to the last byte read, in
-#     CLOCK_MONOTONIC nanoseconds, into a log-linear histogram: values below
-#     256 ns exactly, above in 128 sub-buckets per power of two (a bucket is
-#     less than 0.8% of its values wide), 4480 counters of fixed memory, so
-#     histograms of several processes merge exactly by adding counters.
+#     CLOCK_MONOTONIC nanoseconds, into the fixed-size log-linear histogram
+#     of latency_hist.pyx, which merges across processes by adding counters.
 #  6. The window is exact: the loop stops at deadline_ns, a response
 #     completed after it is not counted, and the requests still open then
 #     (written but not completely answered) are reported as in flight.
+
 
 DEF LG_BUF = 16384            # per connection; a response head must fit in it
 DEF LG_TICK_NS = 10000000     # how often timeouts and reconnects are looked at
 DEF LG_BACKOFF_MAX_NS = 100000000
 DEF LG_EVENTS = 256
-DEF H_SUB = 128               # sub-buckets per power of two
-DEF H_LINEAR = 256            # values below are counted exactly
-DEF H_SIZE = 4480             # H_LINEAR + 33 powers of two (2^8 .. 2^40) * H_SUB
-
-cdef extern from *:
-    int __builtin_clzll(unsigned long long) nogil
 
 cdef enum:
     LG_IDLE = 0
@@ -54,14 +43,6 @@ cdef enum:
     LG_READY = 4              # keep-alive, the next request goes at the end of the batch
 
 cdef enum:
-    RS_HEAD = 0
-    RS_LENGTH = 1
-    RS_CHUNKED = 2
-    RS_EOF = 3
-    RS_DONE = 4
-    RS_BAD = 5
-
-cdef enum:
     E_CONNECT = 0
     E_TIMEOUT = 1
     E_TRUNCATED = 2
@@ -69,11 +50,7 @@ cdef enum:
     E_WRITE = 4
     E_KINDS = 5
 
-# Latencies above 2^41 - 1 ns (36 minutes) are counted as that.
-cdef unsigned long long H_MAX_NS = (1ULL << 41) - 1
-
 LOADGEN_ERROR_KINDS = ("connect", "timeout", "truncated", "read", "write")
-LOADGEN_HISTOGRAM_SIZE = H_SIZE
 
 cdef struct lg_conn:
     int fd
@@ -81,18 +58,14 @@ cdef struct lg_conn:
     unsigned int gen          # of the socket: events of a closed one are stale
     unsigned int events       # what epoll watches for
     int state
-    int rstate
-    int status
-    bint keep_alive           # the response lets the connection be reused
     bint got_any              # some byte of the current response arrived
     Py_ssize_t sent
     Py_ssize_t buflen
-    long long remaining       # of a Content-Length body
     long long t_start         # first byte of the request written
     long long t_deadline      # of the current connect or request
     long long t_retry         # IDLE: reconnect from then on
     long long backoff
-    chunk_state ch
+    lg_resp rs
     char *buf
 
 cdef struct lg_stats:
@@ -119,161 +92,6 @@ cdef struct lg_run:
     lg_stats *st
     lg_conn **ready           # keep-alive connections whose next request waits
     int nready                # for the end of the current batch of events
-
-
-cdef inline int hist_index(unsigned long long v) noexcept nogil:
-    cdef int e
-    if v < H_LINEAR:
-        return <int>v
-    if v > H_MAX_NS:
-        v = H_MAX_NS
-    e = 63 - __builtin_clzll(v)
-    return H_LINEAR + (e - 8) * H_SUB + <int>((v >> (e - 7)) - H_SUB)
-
-
-cdef inline unsigned long long hist_low(int i) noexcept nogil:
-    """The smallest value counted in bucket i."""
-    cdef int k, e
-    if i < H_LINEAR:
-        return <unsigned long long>i
-    k = i - H_LINEAR
-    e = 8 + k // H_SUB
-    return (<unsigned long long>(H_SUB + k % H_SUB)) << (e - 7)
-
-
-cdef inline unsigned long long hist_width(int i) noexcept nogil:
-    if i < H_LINEAR:
-        return 1
-    return (<unsigned long long>1) << ((i - H_LINEAR) // H_SUB + 1)
-
-
-# -- the response parser -------------------------------------------------------
-
-cdef Py_ssize_t _lg_head(lg_run *r, lg_conn *c, const char *p, Py_ssize_t n) noexcept nogil:
-    """Parse one response head in p[:n]: its length, 0 while incomplete, -1 if malformed."""
-    cdef const char *lf
-    cdef Py_ssize_t pos, eol, end, i, vs, ve
-    cdef long long clen = -1
-    cdef int code, minor, d, close_ = 0, keep = 0
-    cdef bint chunked = False, other_coding = False
-    lf = <const char *>memchr(p, b'\n', n)
-    if lf is NULL:
-        return 0
-    eol = lf - p
-    end = eol - 1 if eol > 0 and p[eol - 1] == b'\r' else eol
-    if end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != b' ' \
-            or not (48 <= <unsigned char>p[7] <= 57 and 48 <= <unsigned char>p[9] <= 57
-                    and 48 <= <unsigned char>p[10] <= 57 and 48 <= <unsigned char>p[11] <= 57) \
-            or (end > 12 and p[12] != b' '):
-        return -1
-    minor = p[7] - 48
-    code = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
-    if code < 100 or code > 599 or code == 101:
-        return -1  # 101 only answers an Upgrade, which is never sent
-    pos = eol + 1
-    while True:
-        lf = <const char *>memchr(p + pos, b'\n', n - pos)
-        if lf is NULL:
-            return 0
-        eol = lf - p
-        end = eol - 1 if eol > pos and p[eol - 1] == b'\r' else eol
-        if end == pos:
-            break
-        i = pos
-        while i < end and _HTOKEN[<unsigned char>p[i]]:
-            i += 1
-        if i == pos or i == end or p[i] != b':':
-            return -1
-        vs = i + 1
-        ve = end
-        trim_ows(p, &vs, &ve)
-        if _ieq(p + pos, i - pos, b"content-length", 14):
-            if ve == vs or ve - vs > 18:
-                return -1
-            clen = 0
-            for i in range(vs, ve):
-                d = <unsigned char>p[i] - 48
-                if d < 0 or d > 9:
-                    return -1
-                clen = clen * 10 + d
-        elif _ieq(p + pos, i - pos, b"transfer-encoding", 17):
-            # chunked last frames the body; any other final coding runs to the close
-            chunked = ve - vs >= 7 and _ieq(p + ve - 7, 7, b"chunked", 7)
-            other_coding = not chunked
-        elif _ieq(p + pos, i - pos, b"connection", 10):
-            _connection_tokens(p + vs, ve - vs, &close_, &keep)
-        pos = eol + 1
-    if code < 200:
-        return eol + 1  # an interim response (100, 103): the final one follows
-    c.status = code
-    c.keep_alive = not close_ and (minor >= 1 or keep)
-    if r.is_head or code == 204 or code == 304:
-        c.rstate = RS_DONE
-    elif chunked:
-        c.rstate = RS_CHUNKED
-        c.ch.state = CH_SIZE
-        c.ch.remaining = 0
-        c.ch.trailer_bytes = 0
-        c.ch.trailer_fields = 0
-    elif other_coding or clen < 0:
-        c.rstate = RS_EOF
-        c.keep_alive = False
-    elif clen == 0:
-        c.rstate = RS_DONE
-    else:
-        c.rstate = RS_LENGTH
-        c.remaining = clen
-    return eol + 1
-
-
-cdef void _lg_parse(lg_run *r, lg_conn *c) noexcept nogil:
-    """Consume what c.buf holds; keep an incomplete line or head for the next read."""
-    cdef Py_ssize_t pos = 0, n, avail
-    while c.rstate != RS_DONE:
-        avail = c.buflen - pos
-        if c.rstate == RS_HEAD:
-            n = _lg_head(r, c, c.buf + pos, avail)
-            if n == 0:
-                break
-            if n < 0:
-                c.rstate = RS_BAD
-                return
-            pos += n
-        elif c.rstate == RS_LENGTH:
-            n = <Py_ssize_t>c.remaining if c.remaining < avail else avail
-            c.remaining -= n
-            pos += n
-            if c.remaining != 0:
-                break
-            c.rstate = RS_DONE
-        elif c.rstate == RS_CHUNKED:
-            if c.ch.state == CH_DATA:
-                if avail == 0:
-                    break
-                n = <Py_ssize_t>c.ch.remaining if c.ch.remaining < avail else avail
-                c.ch.remaining -= n
-                pos += n
-                if c.ch.remaining == 0:
-                    c.ch.state = CH_DATA_CRLF
-            elif c.ch.state == CH_DONE:
-                c.rstate = RS_DONE
-            else:
-                n = chunk_ctrl(&c.ch, c.buf + pos, avail)
-                if n == 0:
-                    break
-                if n < 0:
-                    c.rstate = RS_BAD
-                    return
-                pos += n
-        else:  # RS_EOF: everything up to the close is body
-            pos = c.buflen
-            break
-    if c.rstate == RS_DONE and pos != c.buflen:
-        c.rstate = RS_BAD  # bytes nobody asked for
-        return
-    if pos:
-        memmove(c.buf, c.buf + pos, c.buflen - pos)
-        c.buflen -= pos
 
 
 # -- connections -----------------------------------------------------------------
@@ -338,7 +156,7 @@ cdef void _lg_start(lg_run *r, lg_conn *c, long long now) noexcept nogil:
     c.state = LG_WRITING
     c.sent = 0
     c.buflen = 0
-    c.rstate = RS_HEAD
+    resp_reset(&c.rs)
     c.got_any = False
     c.t_start = now
     c.t_deadline = now + r.timeout_ns
@@ -396,13 +214,13 @@ cdef void _lg_complete(lg_run *r, lg_conn *c) noexcept nogil:
         return
     lat = <unsigned long long>(now - c.t_start)
     st.requests += 1
-    st.status[c.status] += 1
+    st.status[c.rs.status] += 1
     st.hist[hist_index(lat)] += 1
     st.lat_sum += lat
     if lat > st.lat_max:
         st.lat_max = lat
     c.backoff = 0
-    if r.close_each or not c.keep_alive:
+    if r.close_each or not c.rs.keep_alive:
         _lg_close(c)
         _lg_connect(r, c, now)
     else:
@@ -413,7 +231,7 @@ cdef void _lg_complete(lg_run *r, lg_conn *c) noexcept nogil:
 
 cdef void _lg_read(lg_run *r, lg_conn *c) noexcept nogil:
     cdef ssize_t n
-    cdef Py_ssize_t space
+    cdef Py_ssize_t space, used
     while True:
         space = LG_BUF - c.buflen
         if space == 0:  # a head larger than the buffer
@@ -424,18 +242,21 @@ cdef void _lg_read(lg_run *r, lg_conn *c) noexcept nogil:
             r.st.bytes_read += n
             c.got_any = True
             c.buflen += n
-            _lg_parse(r, c)
-            if c.rstate == RS_DONE:
+            used = resp_feed(&c.rs, r.is_head, c.buf, c.buflen)
+            if used:
+                memmove(c.buf, c.buf + used, c.buflen - used)
+                c.buflen -= used
+            if c.rs.state == RS_DONE:
                 _lg_complete(r, c)
                 return
-            if c.rstate == RS_BAD:
+            if c.rs.state == RS_BAD:
                 _lg_fail(r, c, E_READ, monotonic_ns())
                 return
             if n < space:
                 return  # drained for now; level-triggered epoll says when there is more
         elif n == 0:
-            if c.rstate == RS_EOF:
-                c.keep_alive = False
+            if c.rs.state == RS_EOF:
+                c.rs.keep_alive = False
                 _lg_complete(r, c)
             else:
                 _lg_fail(r, c, E_TRUNCATED if c.got_any else E_READ, monotonic_ns())
@@ -574,37 +395,3 @@ def loadgen_run(bytes address not None, int family, bytes request not None, int 
         free(bufs)
         free(st)
         free(ready)
-
-
-def histogram_record(unsigned long long[::1] hist, unsigned long long value_ns):
-    """Count one value in a latency histogram (an array('Q') of LOADGEN_HISTOGRAM_SIZE)."""
-    if hist.shape[0] != H_SIZE:
-        raise ValueError(f"a latency histogram has {H_SIZE} counters")
-    hist[hist_index(value_ns)] += 1
-
-
-def histogram_percentiles(const unsigned long long[::1] hist, quantiles):
-    """The value (ns) at each quantile (0..1) of a histogram; the middle of its bucket."""
-    cdef unsigned long long total = 0, seen, target
-    cdef int i
-    cdef list out = []
-    if hist.shape[0] != H_SIZE:
-        raise ValueError(f"a latency histogram has {H_SIZE} counters")
-    for i in range(H_SIZE):
-        total += hist[i]
-    for q in quantiles:
-        if not 0.0 <= q <= 1.0:
-            raise ValueError("a quantile is between 0 and 1")
-        if total == 0:
-            out.append(0.0)
-            continue
-        target = <unsigned long long>(q * total)
-        if target < q * total or target == 0:
-            target += 1  # the smallest value with at least q of all at or below it
-        seen = 0
-        for i in range(H_SIZE):
-            seen += hist[i]
-            if seen >= target:
-                break
-        out.append(hist_low(i) + (hist_width(i) - 1) / 2.0)
-    return out
