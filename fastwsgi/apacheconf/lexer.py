@@ -113,7 +113,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
             if not stripped or stripped.startswith("#"):
                 continue
         if stripped.endswith("\\"):
-            pending.append(stripped[:-1])
+            pending.append(stripped[:-1].rstrip())
             continue
         pending.append(stripped)
         out.append((start, " ".join(p for p in pending if p)))
