@@ -144,7 +144,7 @@ class Collector:
         assert node.children is not None
         if key == "virtualhost":
             if server.node is not None or parent is not None:
-                raise node.error("<VirtualHost> cannot occur within another section")
+                raise node.error("cannot occur within another section; valid: at the top level")
             vhost = ServerContext(node, addresses=[parse_vhost_address(node, a)
                                                    for a in node.args])
             if not vhost.addresses:

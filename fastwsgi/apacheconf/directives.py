@@ -56,7 +56,7 @@ _TABLE = (
               "REGEX FILE [process-group=G] [application-group=A] "
               "[callable-object=C] [pass-authorization=On|Off]"),
     Directive("WSGISocketPrefix", GLOBAL_ONLY, 1, 1, "PATH-PREFIX"),
-    Directive("WSGIImportScript", RSRC, 3, 3,
+    Directive("WSGIImportScript", RSRC, 1, 3,
               "FILE process-group=G application-group=A"),
     Directive("WSGIPythonPath", GLOBAL_ONLY, 1, 1, "DIR[:DIR ...]"),
     Directive("WSGIPythonHome", GLOBAL_ONLY, 1, 1, "the prefix of the Python running fastwsgi"),
