@@ -42,7 +42,7 @@ def _identity(user: str | None, group: str | None) -> str:
 
 def _vhost_label(v: VirtualHost) -> str:
     if not v.addresses:
-        return "main server"
+        return "(main)"
     return v.server_name or "(no ServerName)"
 
 

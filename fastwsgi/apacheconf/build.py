@@ -71,7 +71,15 @@ def _dir_matches(d: DirSection, script: str) -> bool:
         ok = bool(d.regex.search(base)) if d.regex else fnmatch.fnmatchcase(base, d.arg)
         return ok and (d.parent is None or _dir_matches(d.parent, script))
     if d.regex is not None:
-        return bool(d.regex.search(script))
+        # As Apache's directory walk: the pattern is tried on each directory
+        # that leads to the script.
+        parent = os.path.dirname(script.rstrip("/"))
+        while True:
+            if d.regex.search(parent):
+                return True
+            if parent == "/":
+                return False
+            parent = os.path.dirname(parent)
     if any(c in d.arg for c in "*?["):
         parts = d.arg.rstrip("/").count("/")
         return fnmatch.fnmatchcase("/".join(script.split("/")[:parts + 1]), d.arg.rstrip("/"))

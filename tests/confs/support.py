@@ -27,7 +27,7 @@ def write(root: Path, text: str, name: str = "site.conf", scripts: tuple[str, ..
     for rel, content in extra.items():
         path = root / rel.replace("__", "/")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(content))
+        path.write_text(textwrap.dedent(content).lstrip("\n"))
     conf = root / name
     conf.write_text(textwrap.dedent(text).lstrip("\n"))
     return conf
