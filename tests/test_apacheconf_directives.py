@@ -33,9 +33,46 @@ def test_listen_forms(tmp_path, line, spec):
 
 
 def test_listen_several_in_order(tmp_path):
-    site = load(tmp_path, "Listen 80\nListen 127.0.0.1:80\nListen [::1]:80\n")
-    assert site.listens == ["0.0.0.0:80", "127.0.0.1:80", "[::1]:80"]
+    site = load(tmp_path, "Listen 80\nListen 127.0.0.1:81\nListen [::1]:80\nListen [::]:81\n")
+    assert site.listens == ["0.0.0.0:80", "127.0.0.1:81", "[::1]:80", "[::]:81"]
     assert site.warnings == []
+
+
+def test_virtual_host_on_a_port_nobody_listens_on(tmp_path):
+    site = load(tmp_path, "Listen 8080\n<VirtualHost *:80 *:8080>\n</VirtualHost>\n")
+    assert site.warnings == [f"{tmp_path / 'site.conf'}:2: <VirtualHost>: no Listen on port 80; "
+                             f"requests cannot reach it there"]
+
+
+def test_ifversion_as_apache_2_4(tmp_path):
+    site = load(tmp_path, """
+        <IfVersion >= 2.4>
+        Listen 81
+        </IfVersion>
+        <IfVersion < 2.4>
+        Listen 82
+        </IfVersion>
+        <IfVersion !~ ^2\\.2>
+        Listen 83
+        </IfVersion>
+        <IfVersion = 2.2>
+        Listen 84
+        </IfVersion>
+    """)
+    assert site.listens == ["0.0.0.0:81", "0.0.0.0:83"]
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    conf = tmp_path / "site.conf"
+    conf.write_bytes(b"\xef\xbb\xbfListen 80\r\nServerName a.example\r\n")
+    from fastwsgi.apacheconf import load_site
+    site = load_site(str(conf))
+    assert site.listens == ["0.0.0.0:80"] and site.main.server_name == "a.example"
+
+
+def test_directive_names_are_case_insensitive(tmp_path):
+    site = load(tmp_path, "LISTEN 80\nservername A.Example\nwsgiscriptalias /x app.wsgi\n")
+    assert site.main.server_name == "a.example" and site.main.routes[0].prefix == "/x"
 
 
 def test_no_listen_takes_the_virtual_host_ports(tmp_path):
@@ -173,6 +210,29 @@ def test_timeouts_and_limits(tmp_path):
     assert (site.limit_request_line, site.limit_request_fields,
             site.limit_request_field_size) == (4000, 50, 2000)
     assert site.warnings == []
+
+
+def test_vhost_level_keepalive_and_request_limits_are_ignored(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        KeepAliveTimeout 3
+        LimitRequestLine 5000
+        <VirtualHost *:80>
+        KeepAliveTimeout 30
+        LimitRequestLine 100
+        LimitRequestFields 10
+        </VirtualHost>
+    """)
+    assert site.http.keepalive_timeout == 3.0
+    assert (site.limit_request_line, site.limit_request_fields) == (5000, 100)
+    conf = tmp_path / "site.conf"
+    assert site.warnings == [
+        f"{conf}:5: KeepAliveTimeout: fastwsgi applies the main server's to every virtual "
+        f"host; ignored",
+        f"{conf}:6: LimitRequestLine: fastwsgi applies the main server's to every virtual "
+        f"host; ignored",
+        f"{conf}:7: LimitRequestFields: fastwsgi applies the main server's to every virtual "
+        f"host; ignored"]
 
 
 def test_apache_defaults(tmp_path):

@@ -13,6 +13,16 @@ from tests.confs.support import error
 pytestmark = pytest.mark.timeout(10)
 
 CASES = [
+    pytest.param("Listen 80\nListen 127.0.0.1:80\n",
+                 "{root}/site.conf:2: Listen: 127.0.0.1:80 overlaps Listen 80 at {root}/site.conf:1, "
+                 "which already covers every IPv4 address on port 80; valid: one of the two",
+                 id="listen_overlap"),
+    pytest.param("<VirtualHost *:80>\nServerRoot /\n</VirtualHost>\n",
+                 "{root}/site.conf:2: ServerRoot: not allowed inside a section; valid: outside all "
+                 "sections", id="serverroot_in_section"),
+    pytest.param("<IfVersion >> 2.4>\n</IfVersion>\n",
+                 "{root}/site.conf:1: <IfVersion>: invalid operator '>>'; valid: = == > >= < <= ~",
+                 id="ifversion_operator"),
     pytest.param('Listen 80\nWSGIDaemonProcess g\n<VirtualHost *:80>\nWSGIDaemonProcess g\n</VirtualHost>\n',
                  "{root}/site.conf:4: WSGIDaemonProcess: process group 'g' is already defined at {root}/site.conf:2; valid: a name used once in the whole server (both definitions: {root}/site.conf:2 and {root}/site.conf:4)", id='dup_group'),
     pytest.param('Listen 80\n<VirtualHost *:80>\nServerName a.org\nWSGIDaemonProcess ga\n</VirtualHost>\n<VirtualHost *:80>\nServerName b.org\nWSGIScriptAlias / app.wsgi process-group=ga\n</VirtualHost>\n',

@@ -306,6 +306,7 @@ class Builder:
         if c.python_home is not None:
             rules.python_home(c.python_home.value, c.python_home.node)
         listens = self.listens()
+        self.unreachable_vhosts(listens)
         groups = build_groups(self, c)
         embedded_imports = build_imports(self, c, groups)
         vhosts = [self.vhost(v, groups) for v in c.vhosts]
@@ -333,6 +334,15 @@ class Builder:
             log_level=c.log_level, socket_prefix=c.socket_prefix, python_path=c.python_path,
             python_home=c.python_home.value if c.python_home else None,
             restrict_process=self.restrictions(), embedded_imports=embedded_imports)
+
+    def unreachable_vhosts(self, listens: list[str]) -> None:
+        """Apache ignores a virtual host on a port nothing listens on: say so."""
+        ports = {int(spec.rpartition(":")[2]) for spec in listens}
+        for v in self.c.vhosts:
+            missing = sorted({p for _, p in v.addresses if p is not None and p not in ports})
+            if missing:
+                self.warn(f"{v.source}: <VirtualHost>: no Listen on port "
+                          f"{', '.join(map(str, missing))}; requests cannot reach it there")
 
     def restrictions(self) -> list[tuple[str, list[str]]]:
         out = []

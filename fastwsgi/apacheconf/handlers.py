@@ -73,6 +73,12 @@ def listen(c: Collector, node: Node, server: ServerContext, section: DirSection 
         if other == spec:
             raise node.error(f"{text} is already listened on (Listen at {where.where}); "
                              f"valid: each address and port once")
+        other_host, _, other_port = other.rpartition(":")
+        if other_port == port and "0.0.0.0" in (host, other_host) and ":" not in host + other_host:
+            # Linux refuses to bind a wildcard and a specific IPv4 address on one port.
+            raise node.error(f"{text} overlaps Listen {where.args[0]} at {where.where}, which "
+                             f"already covers every IPv4 address on port {port}; valid: one of "
+                             f"the two")
     c.out.listens.append((spec, node))
 
 
@@ -161,7 +167,11 @@ def log_level(c: Collector, node: Node, server: ServerContext, section: DirSecti
 def timeouts(c: Collector, node: Node, server: ServerContext, section: DirSection | None) -> None:
     value = float(_number(node, float))
     if node.key == "timeout":
+        # In a virtual host it is the socket-timeout default of its groups.
         server.timeout = value
+    elif server.node is not None:
+        c.warn(f"{node.where}: KeepAliveTimeout: fastwsgi applies the main server's to every "
+               f"virtual host; ignored")
     else:
         server.keepalive_timeout = value
 
@@ -181,7 +191,9 @@ def limit_body(c: Collector, node: Node, server: ServerContext, section: DirSect
 def limits(c: Collector, node: Node, server: ServerContext, section: DirSection | None) -> None:
     value = int(_number(node, int, 1))
     if server.node is not None:
-        c.warn(f"{node.where}: {node.name}: fastwsgi applies it to the whole server")
+        c.warn(f"{node.where}: {node.name}: fastwsgi applies the main server's to every "
+               f"virtual host; ignored")
+        return
     c.out.limits[node.key] = value
 
 

@@ -12,8 +12,9 @@ Theory of operation (Apache 2.4's own rules, which real files rely on):
    names a wrong file).
 5. ``<Name args>`` opens a section, ``</Name>`` closes the innermost one;
    names are case-insensitive. Include/IncludeOptional (globs, relative to
-   ServerRoot), Define/UnDefine, ServerRoot, <IfDefine> and <IfModule> are
-   handled here, while reading, because they decide what is read at all.
+   ServerRoot), Define/UnDefine, ServerRoot, <IfDefine>, <IfModule> and
+   <IfVersion> (as Apache 2.4.62) are handled here, while reading, because
+   they decide what is read at all.
 
 Which modules <IfModule> sees as loaded: the ones whose work fastwsgi does
 (MODULES_PRESENT: mod_wsgi, mod_alias, mod_log_config, mod_mime, mod_env,
@@ -163,7 +164,7 @@ def read_file(path: str, state: ReadState) -> list[Node]:
     """Read one file (and what it includes) into a list of top-level nodes."""
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
             text = f.read()
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file: {exc.strerror}", source=path) from None
@@ -201,11 +202,7 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
             raise ConfigError(f"a section header must end with '>': {content}",
                               source=path, line=number)
         inner = content[1:-1].strip()
-        name, _, raw = inner.partition(" ")
-        if "\t" in name:
-            name, _, rest = name.partition("\t")
-            raw = rest + " " + raw
-        raw = raw.strip()
+        name, raw = _name_and_rest(inner)
         node = Node(name, [], path, number, [], raw)
         if skip:
             skip.append(node)
@@ -213,7 +210,7 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
         raw = expand_vars(raw, state, path, number)
         node.args = split_words(raw, path, number, f"<{name}>")
         node.raw = raw
-        if node.key in ("ifmodule", "ifdefine"):
+        if node.key in ("ifmodule", "ifdefine", "ifversion"):
             if _condition_holds(node, state):
                 # The section vanishes: its content joins the enclosing list.
                 node.children = target
@@ -226,11 +223,8 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
         return
     if skip:
         return
-    name, _, raw = content.partition(" ")
-    if "\t" in name:
-        name, _, rest = name.partition("\t")
-        raw = rest + " " + raw
-    raw = expand_vars(raw.strip(), state, path, number)
+    name, raw = _name_and_rest(content)
+    raw = expand_vars(raw, state, path, number)
     node = Node(name, split_words(raw, path, number, name), path, number, None, raw)
     key = node.key
     if key in ("include", "includeoptional"):
@@ -244,6 +238,8 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
             raise node.error("takes one NAME")
         state.defines.pop(node.args[0], None)
     elif key == "serverroot":
+        if stack and any(not isinstance(n, _Transparent) for n in stack):
+            raise node.error("not allowed inside a section; valid: outside all sections")
         if len(node.args) != 1:
             raise node.error("takes one directory")
         root_dir = os.path.join(state.server_root, node.args[0])
@@ -262,7 +258,47 @@ class _Transparent(Node):
         super().__init__(node.name, node.args, node.file, node.line, node.children, node.raw)
 
 
+def _name_and_rest(text: str) -> tuple[str, str]:
+    parts = re.split(r"[ \t]+", text.strip(), maxsplit=1)
+    return parts[0], (parts[1].strip() if len(parts) > 1 else "")
+
+
+#: The Apache version <IfVersion> compares with: the 2.4 series fastwsgi's
+#: configuration language follows.
+APACHE_VERSION = (2, 4, 62)
+
+
+def _version_holds(node: Node) -> bool:
+    """<IfVersion [[!]op] version>, op one of = == > >= < <= ~ or /regex/."""
+    args = node.args
+    if len(args) == 1:
+        op, text = "=", args[0]
+    elif len(args) == 2:
+        op, text = args
+    else:
+        raise node.error("takes [[!]OPERATOR] VERSION; valid: <IfVersion >= 2.4>")
+    negate = op.startswith("!")
+    op = op.lstrip("!")
+    version = ".".join(map(str, APACHE_VERSION))
+    if op == "~" or (text.startswith("/") and text.endswith("/") and len(text) > 1):
+        holds = re.search(text.strip("/"), version) is not None
+    else:
+        try:
+            wanted = tuple(int(p) for p in text.split("."))
+        except ValueError:
+            raise node.error(f"invalid version {text!r}; valid: 2.4 or 2.4.62") from None
+        have = APACHE_VERSION[:len(wanted)]
+        compare = {"=": have == wanted, "==": have == wanted, ">": have > wanted,
+                   ">=": have >= wanted, "<": have < wanted, "<=": have <= wanted}
+        if op not in compare:
+            raise node.error(f"invalid operator {op!r}; valid: = == > >= < <= ~")
+        holds = compare[op]
+    return holds != negate
+
+
 def _condition_holds(node: Node, state: ReadState) -> bool:
+    if node.key == "ifversion":
+        return _version_holds(node)
     if len(node.args) != 1:
         raise node.error("takes one argument")
     arg = node.args[0]
