@@ -425,7 +425,7 @@ def test_socket_prefix_python_path_and_home(tmp_path):
         WSGISocketPrefix run/wsgi
         WSGIPythonPath /srv/lib:relative/lib
         WSGIPythonHome {sys.prefix}
-    """)
+    """, **{"run__.keep": ""})
     assert site.socket_prefix == str(tmp_path / "run/wsgi")
     assert site.python_path == ["/srv/lib", str(tmp_path / "relative/lib")]
     assert site.python_home == sys.prefix
@@ -495,3 +495,31 @@ def test_warnings_are_logged(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == site.warnings
     assert site.warnings == [f"{tmp_path / 'site.conf'}:2: ServerAdmin: not used by fastwsgi; "
                              f"skipped"]
+
+
+def test_daemon_python_home_must_be_this_python_too(tmp_path):
+    site = load(tmp_path, f"Listen 80\nWSGIDaemonProcess g python-home={sys.prefix}\n")
+    assert "python-home" not in site.groups[0].config.values and site.warnings == []
+
+
+def test_alias_naming_both_groups_is_preloaded_embedded_too(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        WSGIScriptAlias /a app.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}
+        WSGIScriptAlias /b app.wsgi application-group=%{GLOBAL}
+    """)
+    assert site.embedded_imports == [(str(tmp_path / "app.wsgi"), "")]
+
+
+def test_callable_from_unset_env_falls_back_like_mod_wsgi(tmp_path, monkeypatch):
+    monkeypatch.delenv("FW_NOPE", raising=False)
+    site = load(tmp_path, "Listen 80\nWSGICallableObject %{ENV:FW_NOPE}\n"
+                          "WSGIScriptAlias / app.wsgi\n")
+    assert site.main.routes[0].callable_object == "application"
+
+
+def test_virtual_host_named_by_host_name_matches_any_address(tmp_path):
+    site = load(tmp_path, "Listen 80\n<VirtualHost www.example.com:80>\n</VirtualHost>\n")
+    assert site.vhosts[0].addresses == [("*", 80)]
+    assert site.warnings == [f"{tmp_path / 'site.conf'}:2: <VirtualHost>: www.example.com is not "
+                             f"an IP address; fastwsgi matches this virtual host on any address (*)"]

@@ -13,6 +13,14 @@ from tests.confs.support import error
 pytestmark = pytest.mark.timeout(10)
 
 CASES = [
+    pytest.param("Listen 80\nWSGISocketPrefix nodir/wsgi\n",
+                 "{root}/site.conf:2: WSGISocketPrefix: directory {root}/nodir does not exist; "
+                 "valid: a path prefix in an existing directory, such as /var/run/wsgi",
+                 id="socket_prefix_dir"),
+    pytest.param("Listen 80\nWSGIDaemonProcess g python-home=/opt/elsewhere\n",
+                 "{root}/site.conf:2: WSGIDaemonProcess: /opt/elsewhere is not the prefix of the "
+                 "Python running fastwsgi (" + sys.prefix + "); valid: " + sys.prefix + ", or start "
+                 "fastwsgi with /opt/elsewhere/bin/python -m fastwsgi", id="daemon_python_home"),
     pytest.param("Listen 80\nListen 127.0.0.1:80\n",
                  "{root}/site.conf:2: Listen: 127.0.0.1:80 overlaps Listen 80 at {root}/site.conf:1, "
                  "which already covers every IPv4 address on port 80; valid: one of the two",

@@ -93,6 +93,7 @@ class Builder:
         self.c = c
         self.warn = warn
         self.main_file = main_file
+        self.embedded_imports: list[tuple[str, str]] = []
         self.main_name = c.main.server_name or socket.gethostname().lower()
 
     # -- names and ports -------------------------------------------------
@@ -143,6 +144,8 @@ class Builder:
         if value.startswith("%{ENV:") and value.endswith("}"):
             name = value[6:-1]
             found = env.get(name, os.environ.get(name))
+            if found is None and kind == "callable":
+                return "application"  # mod_wsgi's fallback for the callable only
             if found is None:
                 assert node is not None
                 raise node.error(f"{value}: {name} is not set by SetEnv in any context of "
@@ -241,18 +244,21 @@ class Builder:
         app_group = self.expand(ag_value, "application", server, mount, env, ag_node, what)
         callable_object = self.expand(co_value, "callable", server, mount, env, co_node, what)
         name = self.server_name(server)
+        preload = ("process-group" in alias.options and "application-group" in alias.options
+                   and "%{" not in alias.options["process-group"] + alias.options["application-group"]
+                   and not (alias.pattern and "$" in alias.script))
+        # mod_wsgi preloads the script of an alias that names both groups, as
+        # WSGIImportScript would (embedded too, when the group is %{GLOBAL}).
+        imports = self.embedded_imports
         if group:
             daemon = rules.find_group(groups, group, pg_node, what, name)
             rules.group_reachable(daemon, name, source, what)
             app = (alias.script, app_group, callable_object)
             if app not in daemon.apps:
                 daemon.apps.append(app)
-            if "process-group" in alias.options and "application-group" in alias.options \
-                    and "%{" not in pg_set + alias.options["application-group"] \
-                    and not (alias.pattern and "$" in alias.script):
-                # mod_wsgi preloads such an alias' script, as WSGIImportScript does.
-                if (alias.script, app_group) not in daemon.imports:
-                    daemon.imports.append((alias.script, app_group))
+            imports = daemon.imports
+        if preload and source is alias.node and (alias.script, app_group) not in imports:
+            imports.append((alias.script, app_group))
         if eff.restrict is not None:
             rules.restricted(eff.restrict.value, eff.restrict.node, group, source, what)
         return Route(prefix=prefix if prefix is not None else "", mount=mount,
@@ -308,7 +314,7 @@ class Builder:
         listens = self.listens()
         self.unreachable_vhosts(listens)
         groups = build_groups(self, c)
-        embedded_imports = build_imports(self, c, groups)
+        self.embedded_imports = build_imports(self, c, groups)
         vhosts = [self.vhost(v, groups) for v in c.vhosts]
         main_vhost = self.vhost(main, groups)
         body_limits = [s.limit_request_body for s in [main, *c.vhosts] if s.limit_request_body]
@@ -333,7 +339,7 @@ class Builder:
             error_log=main.error_log.value if main.error_log else None,
             log_level=c.log_level, socket_prefix=c.socket_prefix, python_path=c.python_path,
             python_home=c.python_home.value if c.python_home else None,
-            restrict_process=self.restrictions(), embedded_imports=embedded_imports)
+            restrict_process=self.restrictions(), embedded_imports=self.embedded_imports)
 
     def unreachable_vhosts(self, listens: list[str]) -> None:
         """Apache ignores a virtual host on a port nothing listens on: say so."""

@@ -7,6 +7,7 @@ and where each request goes is build.py's work, once everything is read.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -145,7 +146,7 @@ class Collector:
         if key == "virtualhost":
             if server.node is not None or parent is not None:
                 raise node.error("cannot occur within another section; valid: at the top level")
-            vhost = ServerContext(node, addresses=[parse_vhost_address(node, a)
+            vhost = ServerContext(node, addresses=[self.vhost_address(node, a)
                                                    for a in node.args])
             if not vhost.addresses:
                 raise node.error("takes one or more ADDRESS[:PORT]; valid: *:80, 127.0.0.1:8080, "
@@ -176,6 +177,18 @@ class Collector:
                             arg, node, parent=parent, regex=regex)
         server.dirs.append(dirsec)
         self.walk(node.children, server, dirsec)
+
+    def vhost_address(self, node: Node, text: str) -> tuple[str, int | None]:
+        host, port = parse_vhost_address(node, text)
+        if host not in ("*", "_default_"):
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                # Apache resolves it once at start; fastwsgi does no DNS here.
+                self.warn(f"{node.where}: <VirtualHost>: {host} is not an IP address; fastwsgi "
+                          f"matches this virtual host on any address (*)")
+                host = "*"
+        return host, port
 
     def directive(self, node: Node, server: ServerContext, section: DirSection | None) -> None:
         key = node.key

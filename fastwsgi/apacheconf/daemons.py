@@ -34,6 +34,10 @@ def parse_daemon_options(daemon: DaemonDef, warn: Any) -> dict[str, Any]:
         if not sep:
             raise node.error(f"option {word!r} is not of the form name=value; valid options: "
                              f"{', '.join(VALID_OPTIONS)}")
+        if name == "python-home":
+            # Not ignorable: applications would import another Python's packages.
+            rules.python_home(raw, node)
+            continue
         if name in DAEMON_IGNORED:
             warn(f"{node.where}: WSGIDaemonProcess: option {name} of group {daemon.name!r} is "
                  f"not implemented by fastwsgi; ignored")

@@ -283,7 +283,11 @@ def script_alias(c: Collector, node: Node, server: ServerContext,
 @handles("WSGISocketPrefix")
 def socket_prefix(c: Collector, node: Node, server: ServerContext,
                   section: DirSection | None) -> None:
-    c.out.socket_prefix = c.path(node.args[0])
+    prefix = c.path(node.args[0])
+    if not os.path.isdir(os.path.dirname(prefix)):
+        raise node.error(f"directory {os.path.dirname(prefix)} does not exist; valid: a path "
+                         f"prefix in an existing directory, such as /var/run/wsgi")
+    c.out.socket_prefix = prefix
 
 
 @handles("WSGIImportScript")
