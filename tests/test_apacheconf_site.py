@@ -275,3 +275,46 @@ def test_include_with_relative_paths_and_globs(tmp_path):
     assert [(v.server_name, v.routes[0].script, v.routes[0].source) for v in site.vhosts] == [
         ("one", str(tmp_path / "apps/one.wsgi"), f"{tmp_path / 'sites/10-one.conf'}:3"),
         ("two", str(tmp_path / "apps/two.wsgi"), f"{tmp_path / 'sites/20-two.conf'}:3")]
+
+
+def test_main_server_lines_warn_once_for_all_virtual_hosts(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        CustomLog logs/a.log nickname
+        WSGIScriptAlias / app.wsgi
+        WSGIScriptAlias /x app.wsgi
+        <VirtualHost *:80>
+        ServerName a
+        </VirtualHost>
+        <VirtualHost *:80>
+        ServerName b
+        </VirtualHost>
+    """)
+    conf = tmp_path / "site.conf"
+    assert [r.prefix for v in site.vhosts for r in v.routes] == ["/x", "/", "/x", "/"]
+    assert site.warnings == [
+        f"{conf}:4: WSGIScriptAlias: mod_wsgi would never reach /x because / at {conf}:3 comes "
+        f"first; fastwsgi routes the longest prefix first",
+        f"{conf}:2: CustomLog: 'nickname' is no LogFormat nickname; it is used as a literal "
+        f"format, as Apache does"]
+
+
+def test_same_location_in_main_server_and_virtual_host_gives_one_route(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        WSGIDaemonProcess g
+        WSGIDaemonProcess h
+        <Location /app/x>
+        WSGIProcessGroup g
+        </Location>
+        <VirtualHost *:80>
+        ServerName v
+        WSGIScriptAlias /app app.wsgi
+        <Location /app/x>
+        WSGIProcessGroup h
+        </Location>
+        </VirtualHost>
+    """)
+    conf = tmp_path / "site.conf"
+    assert [(r.prefix, r.process_group, r.source) for r in site.vhosts[0].routes] == [
+        ("/app/x", "h", f"{conf}:10"), ("/app", "", f"{conf}:9")]

@@ -212,13 +212,17 @@ class Builder:
             seen[prefix] = alias
             base = self.route(server, alias, prefix, alias.node, sections, groups)
             prefix_routes.append(base)
-            for d in sections:
+            inner: set[str] = set()
+            for d in reversed(sections):  # the last <Location> of a path names the route
                 if (d.kind == "location" and d.arg != prefix and _under(d.arg, prefix)
+                        and d.arg not in inner
                         and (d.wsgi.routes_differ or d.wsgi.restrict or d.wsgi.env)):
+                    inner.add(d.arg)
                     extra = self.route(server, alias, d.arg, d.node, sections, groups)
                     if (extra.process_group, extra.application_group, extra.callable_object) != (
                             base.process_group, base.application_group, base.callable_object):
                         prefix_routes.append(extra)
+        # Longest first; equal lengths keep the order they were met in.
         prefix_routes.sort(key=lambda r: -len(r.prefix))
         return prefix_routes + pattern_routes
 
