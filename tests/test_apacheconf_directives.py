@@ -523,3 +523,15 @@ def test_virtual_host_named_by_host_name_matches_any_address(tmp_path):
     assert site.vhosts[0].addresses == [("*", 80)]
     assert site.warnings == [f"{tmp_path / 'site.conf'}:2: <VirtualHost>: www.example.com is not "
                              f"an IP address; fastwsgi matches this virtual host on any address (*)"]
+
+
+def test_quoted_option_values(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        WSGIDaemonProcess g display-name='(wsgi) my site' home="/tmp"
+        WSGIScriptAlias /x "my app.wsgi" process-group=g application-group="a b"
+    """, scripts=("my app.wsgi",))
+    assert site.groups[0].config.values["display-name"] == "(wsgi) my site"
+    assert site.groups[0].config.values["home"] == "/tmp"
+    (r,) = site.main.routes
+    assert (r.script, r.application_group) == (str(tmp_path / "my app.wsgi"), "a b")

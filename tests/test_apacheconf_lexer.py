@@ -194,3 +194,14 @@ def test_section_left_open_in_an_included_file(tmp_path):
     part = tmp_path / "part.conf"
     assert str(info.value) == (f"{part}:2: <Location>: section is not closed by </Location> "
                                f"before the end of {part}")
+
+
+def test_split_options_quoted_values_as_mod_wsgi():
+    from fastwsgi.apacheconf.lexer import split_options
+    text = ('"my group" display-name=\'(wsgi) my app\' lang="en_US.UTF-8" '
+            'home=/srv  threads=5 bare empty=')
+    assert split_options(text, 1) == ["my group", "display-name=(wsgi) my app",
+                                      "lang=en_US.UTF-8", "home=/srv", "threads=5", "bare",
+                                      "empty="]
+    assert split_options('/x "/srv/my app.wsgi" process-group=g', 2) == [
+        "/x", "/srv/my app.wsgi", "process-group=g"]

@@ -23,7 +23,12 @@ from fastwsgi.apacheconf.directives import (
     WSGI_ALL,
     WSGI_IGNORED_BY_KEY,
 )
-from fastwsgi.apacheconf.lexer import Node
+from fastwsgi.apacheconf.lexer import Node, split_options
+
+#: mod_wsgi lines read with wsgi_parse_option: how many words precede the
+#: name=value options (whose values may be quoted).
+OPTION_DIRECTIVES = {"wsgidaemonprocess": 1, "wsgiscriptalias": 2, "wsgiscriptaliasmatch": 2,
+                     "wsgiimportscript": 1}
 
 
 @dataclass
@@ -213,6 +218,9 @@ class Collector:
                        DIR: "<Location>/<Directory>/<Files>"}
             raise node.error(f"not allowed {where}; valid in: "
                              f"{', '.join(allowed[c] for c in (SERVER, VHOST, DIR) if c in spec.contexts)}")
+        if key in OPTION_DIRECTIVES:
+            node.args = split_options(node.raw, OPTION_DIRECTIVES[key], node.file, node.line,
+                                      spec.name)
         if len(node.args) < spec.min_args or (spec.max_args is not None
                                               and len(node.args) > spec.max_args):
             raise node.error(f"wrong number of arguments ({len(node.args)}); valid: "

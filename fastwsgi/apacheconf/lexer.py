@@ -66,40 +66,68 @@ class Node:
         return ConfigError(message, source=self.file, line=self.line, directive=shown)
 
 
+def _getword(text: str, i: int, file: str, line: int, name: str) -> tuple[str, int]:
+    """One word from text[i:] (blanks skipped first), as ap_getword_conf reads it."""
+    n = len(text)
+    while i < n and text[i] in " \t":
+        i += 1
+    if i < n and text[i] in "\"'":
+        quote = text[i]
+        i += 1
+        buf: list[str] = []
+        while True:
+            if i >= n:
+                raise ConfigError(f"unterminated {quote} quote in: {text}",
+                                  source=file, line=line, directive=name or None)
+            c = text[i]
+            if c == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
+                buf.append(text[i + 1])
+                i += 2
+                continue
+            i += 1
+            if c == quote:
+                return "".join(buf), i
+            buf.append(c)
+    j = i
+    while j < n and text[j] not in " \t":
+        j += 1
+    return text[i:j], j
+
+
 def split_words(text: str, file: str = "", line: int = 0, name: str = "") -> list[str]:
     """Split an argument string as Apache's ap_getword_conf does."""
     words: list[str] = []
-    i, n = 0, len(text)
-    while True:
-        while i < n and text[i] in " \t":
+    i = 0
+    while text[i:].strip(" \t"):
+        word, i = _getword(text, i, file, line, name)
+        words.append(word)
+    return words
+
+
+def split_options(text: str, positional: int, file: str = "", line: int = 0,
+                  name: str = "") -> list[str]:
+    """Words of a mod_wsgi line: positional words, then name=value options
+    whose value may be quoted (display-name='my app'), as wsgi_parse_option."""
+    words: list[str] = []
+    i = 0
+    while text[i:].strip(" \t"):
+        if len(words) < positional:
+            word, i = _getword(text, i, file, line, name)
+            words.append(word)
+            continue
+        while text[i] in " \t":
             i += 1
-        if i >= n:
-            return words
-        quote = text[i]
-        if quote in "\"'":
-            i += 1
-            buf: list[str] = []
-            while True:
-                if i >= n:
-                    raise ConfigError(f"unterminated {quote} quote in: {text}",
-                                      source=file, line=line, directive=name or None)
-                c = text[i]
-                if c == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
-                    buf.append(text[i + 1])
-                    i += 2
-                    continue
-                if c == quote:
-                    i += 1
-                    break
-                buf.append(c)
-                i += 1
-            words.append("".join(buf))
-        else:
-            j = i
-            while j < n and text[j] not in " \t":
-                j += 1
-            words.append(text[i:j])
-            i = j
+        m = re.match(r"[^\s=]+=", text[i:])
+        if m is None:  # not name=value: the caller says what is valid
+            word, i = _getword(text, i, file, line, name)
+            words.append(word)
+            continue
+        i += m.end()
+        value = ""
+        if i < len(text) and text[i] not in " \t":  # 'name=' alone has an empty value
+            value, i = _getword(text, i, file, line, name)
+        words.append(m.group(0) + value)
+    return words
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
