@@ -114,13 +114,29 @@ def test_define_and_variables(tmp_path, monkeypatch):
     assert nodes[1].args == ["/from/env/a.log", "combined"]
 
 
-def test_undefined_variable_is_an_error(tmp_path, monkeypatch):
+def test_undefined_variable_is_an_error_when_the_directive_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("FW_NOT_SET", raising=False)
+    message = (f"{tmp_path / 'main.conf'}:2: ErrorLog: variable ${{FW_NOT_SET}} is not defined; "
+               f"valid: define it with 'Define FW_NOT_SET VALUE' before this line, or set it in "
+               f"the environment (Debian: run '. /etc/apache2/envvars' first)")
+    nodes, _, _ = read(tmp_path, "\nErrorLog ${FW_NOT_SET}/e.log\nPidFile ${FW_NOT_SET}/pid\n")
+    assert str(nodes[0].pending_error) == message
+    from tests.confs.support import error, load
+    assert error(tmp_path, "Listen 80\nErrorLog ${FW_NOT_SET}/e.log\n", name="main.conf") == message
+    # A directive fastwsgi skips does not need its value.
+    site = load(tmp_path, "Listen 80\nPidFile ${FW_NOT_SET}/pid\n")
+    assert site.warnings == [f"{tmp_path / 'site.conf'}:2: PidFile: not used by fastwsgi; skipped"]
+
+
+def test_undefined_variable_in_a_section_or_include_is_an_error(tmp_path, monkeypatch):
     monkeypatch.delenv("FW_NOT_SET", raising=False)
     with pytest.raises(ConfigError) as info:
-        read(tmp_path, "\nErrorLog ${FW_NOT_SET}/e.log\n")
-    assert str(info.value) == (
-        f"{tmp_path / 'main.conf'}:2: variable ${{FW_NOT_SET}} is not defined; valid: define "
-        f"it with 'Define FW_NOT_SET VALUE' before this line, or set it in the environment")
+        read(tmp_path, "<VirtualHost ${FW_NOT_SET}:80>\n</VirtualHost>\n")
+    assert str(info.value).startswith(f"{tmp_path / 'main.conf'}:1: <VirtualHost>: variable "
+                                      f"${{FW_NOT_SET}} is not defined")
+    with pytest.raises(ConfigError) as info:
+        read(tmp_path, "Include ${FW_NOT_SET}/x.conf\n")
+    assert str(info.value).startswith(f"{tmp_path / 'main.conf'}:1: Include: variable")
 
 
 def test_ifdefine(tmp_path):

@@ -22,7 +22,9 @@ the question has no Apache answer):
   80), with a warning, so the spec's example loads as written.
 - <IfModule>: modules whose work fastwsgi does are present, all others
   absent (see lexer.MODULES_PRESENT); <IfVersion> compares with 2.4.62.
-- ``${VAR}`` that neither Define nor the environment sets is an error.
+- ``${VAR}`` that neither Define nor the environment sets is an error in a
+  directive fastwsgi uses, a section header or an Include; in a directive
+  it skips, it does not matter (Debian's PidFile ${APACHE_PID_FILE}).
 - Piped and syslog logs: a warning, and the server's log is used. A log
   file in a directory that does not exist is an error (Apache refuses to
   start then too). ``CustomLog ... env=`` conditions: warning, every

@@ -207,6 +207,8 @@ class Collector:
             elif key not in ("include", "includeoptional", "define", "undefine"):
                 self.warn(f"{node.where}: {node.name}: not used by fastwsgi; skipped")
             return
+        if node.pending_error is not None:
+            raise node.pending_error
         if key == "serverroot":
             self.out.server_root = self.path(node.args[0])
             return

@@ -9,7 +9,7 @@ Theory of operation (Apache 2.4's own rules, which real files rely on):
    matching quote, inside which '\\' escapes the quote and the backslash.
 4. ``${NAME}`` is replaced by a Define'd value, else by the environment's;
    an undefined one is an error (Apache warns and keeps the text, which then
-   names a wrong file).
+   names a wrong file), raised when the directive is used (Node.pending_error).
 5. ``<Name args>`` opens a section, ``</Name>`` closes the innermost one;
    names are case-insensitive. Include/IncludeOptional (globs, relative to
    ServerRoot), Define/UnDefine, ServerRoot, <IfDefine>, <IfModule> and
@@ -37,6 +37,7 @@ MODULES_PRESENT = frozenset({
     "wsgi", "alias", "log_config", "logio", "mime", "env", "version", "unixd", "so",
     "core", "http", "mpm_event", "mpm_worker", "mpm_prefork", "setenvif"})
 
+_READ_HERE = frozenset({"include", "includeoptional", "define", "undefine", "serverroot"})
 _VAR = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
 
 
@@ -51,6 +52,8 @@ class Node:
     children: list[Node] | None = None
     #: The raw argument text (sections: between the name and '>').
     raw: str = ""
+    #: An undefined ${VAR} in a directive: raised only if the directive is used.
+    pending_error: ConfigError | None = None
 
     @property
     def key(self) -> str:
@@ -175,7 +178,8 @@ class ReadState:
     depth: int = 0
 
 
-def expand_vars(text: str, state: ReadState, file: str, line: int) -> str:
+def expand_vars(text: str, state: ReadState, file: str, line: int, directive: str = "") -> str:
+    """${NAME} replaced by its Define'd or environment value (rule 4)."""
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         if name in state.defines:
@@ -183,8 +187,9 @@ def expand_vars(text: str, state: ReadState, file: str, line: int) -> str:
         if name in os.environ:
             return os.environ[name]
         raise ConfigError(f"variable ${{{name}}} is not defined; valid: define it with "
-                          f"'Define {name} VALUE' before this line, or set it in the environment",
-                          source=file, line=line)
+                          f"'Define {name} VALUE' before this line, or set it in the environment "
+                          f"(Debian: run '. /etc/apache2/envvars' first)",
+                          source=file, line=line, directive=directive or None)
     return _VAR.sub(sub, text)
 
 
@@ -235,7 +240,7 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
         if skip:
             skip.append(node)
             return
-        raw = expand_vars(raw, state, path, number)
+        raw = expand_vars(raw, state, path, number, f"<{name}>")
         node.args = split_words(raw, path, number, f"<{name}>")
         node.raw = raw
         if node.key in ("ifmodule", "ifdefine", "ifversion"):
@@ -252,8 +257,17 @@ def _one_line(path: str, number: int, content: str, state: ReadState,
     if skip:
         return
     name, raw = _name_and_rest(content)
-    raw = expand_vars(raw, state, path, number)
+    pending = None
+    try:
+        raw = expand_vars(raw, state, path, number, name)
+    except ConfigError as exc:
+        if name.lower() in _READ_HERE:
+            raise
+        # Only a directive fastwsgi uses needs its value: a skipped one
+        # (PidFile ${APACHE_PID_FILE}) must not stop a Debian file loading.
+        pending = exc
     node = Node(name, split_words(raw, path, number, name), path, number, None, raw)
+    node.pending_error = pending
     key = node.key
     if key in ("include", "includeoptional"):
         target.extend(_include(node, state, optional=key == "includeoptional"))
