@@ -93,3 +93,43 @@ def test_check_needs_a_file():
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=20)
     assert result.returncode == 2
     assert "the following arguments are required: -f" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/etc/apache2/apache2.conf").exists(),
+                    reason="needs Debian's apache2 (make test-deps installs it)")
+def test_check_reads_debians_own_apache_configuration_plus_a_wsgi_site(tmp_path):
+    import shutil
+    root = tmp_path / "apache2"
+    shutil.copytree("/etc/apache2", root, symlinks=False)
+    (tmp_path / "log").mkdir()
+    (tmp_path / "app.wsgi").write_text((Path(__file__).parent / "confs/app.wsgi").read_text())
+    (root / "sites-enabled/wsgi-site.conf").write_text(f"""\
+<VirtualHost *:80>
+    ServerName wsgi.example
+    DocumentRoot /var/www/html
+    WSGIDaemonProcess wsgi-site processes=2 threads=5 display-name=%{{GROUP}}
+    WSGIProcessGroup wsgi-site
+    WSGIApplicationGroup %{{GLOBAL}}
+    WSGIScriptAlias /app {tmp_path / 'app.wsgi'}
+    <Directory {tmp_path}>
+        Require all granted
+    </Directory>
+    ErrorLog ${{APACHE_LOG_DIR}}/wsgi-error.log
+    CustomLog ${{APACHE_LOG_DIR}}/wsgi-access.log combined
+</VirtualHost>
+""")
+    # What Debian's envvars file sets, with the logs in the temporary directory.
+    env_out = subprocess.run(["sh", "-c", f". {root}/envvars && env"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    env = dict(line.split("=", 1) for line in env_out.splitlines() if "=" in line)
+    env.update(APACHE_LOG_DIR=str(tmp_path / "log"), PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "fastwsgi", "check", "-f",
+                             str(root / "apache2.conf")], capture_output=True, text=True,
+                            env=env, timeout=20, start_new_session=True)
+    assert result.returncode == 0, result.stderr
+    rows = [ln.split() for ln in result.stdout.splitlines()]
+    assert ["wsgi.example", "/app", "/app", str(tmp_path / "app.wsgi"), "wsgi-site", "''",
+            "application", f"{root / 'sites-enabled/wsgi-site.conf'}:7"] in rows
+    assert "  wsgi-site  (defined at " + f"{root / 'sites-enabled/wsgi-site.conf'}:4)" \
+        in result.stdout
+    assert "LoadModule: not used by fastwsgi; skipped" in result.stdout
