@@ -124,7 +124,7 @@ def format_site(site: Site) -> str:
             f"  LimitRequestLine:  {site.limit_request_line}",
             f"  LimitRequestFields: {site.limit_request_fields}",
             f"  LimitRequestFieldSize: {site.limit_request_field_size}",
-            f"  WSGISocketPrefix:  {site.socket_prefix or '(a private directory)'}",
+            f"  WSGISocketPrefix:  {site.socket_prefix or '(fastwsgi default)'}",
             f"  WSGIPythonPath:    {':'.join(site.python_path) or '-'}"]
     if site.embedded_imports:
         out.append("  preloaded embedded (WSGIImportScript):")

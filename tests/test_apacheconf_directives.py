@@ -535,3 +535,15 @@ def test_quoted_option_values(tmp_path):
     assert site.groups[0].config.values["home"] == "/tmp"
     (r,) = site.main.routes
     assert (r.script, r.application_group) == (str(tmp_path / "my app.wsgi"), "a b")
+
+
+def test_server_root_makes_later_relative_paths_absolute(tmp_path):
+    (tmp_path / "srv/logs").mkdir(parents=True)
+    site = load(tmp_path, """
+        ServerRoot srv
+        Listen 80
+        ErrorLog logs/error.log
+        WSGIScriptAlias / app.wsgi
+    """, scripts=("srv/app.wsgi",))
+    assert site.error_log == str(tmp_path / "srv/logs/error.log")
+    assert site.main.routes[0].script == str(tmp_path / "srv/app.wsgi")

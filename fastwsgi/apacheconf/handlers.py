@@ -26,7 +26,7 @@ from fastwsgi.apacheconf.lexer import Node
 Handler = Callable[[Collector, Node, ServerContext, DirSection | None], None]
 HANDLERS: dict[str, Handler] = {}
 
-_HOST = re.compile(r"^[A-Za-z0-9*?]([A-Za-z0-9*?.-]*[A-Za-z0-9*?])?$")
+_HOST = re.compile(r"^[A-Za-z0-9*?_]([A-Za-z0-9*?_.-]*[A-Za-z0-9*?_])?$")
 
 
 def handles(*names: str) -> Callable[[Handler], Handler]:
