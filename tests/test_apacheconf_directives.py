@@ -547,3 +547,13 @@ def test_server_root_makes_later_relative_paths_absolute(tmp_path):
     """, scripts=("srv/app.wsgi",))
     assert site.error_log == str(tmp_path / "srv/logs/error.log")
     assert site.main.routes[0].script == str(tmp_path / "srv/app.wsgi")
+
+
+def test_script_alias_of_a_directory(tmp_path):
+    site = load(tmp_path, """
+        Listen 80
+        WSGIScriptAlias /wsgi/ scripts/
+        WSGIScriptAlias /other scripts
+    """, scripts=("scripts/a.wsgi",))
+    assert [(r.prefix, r.script) for r in site.main.routes] == [
+        ("/other", str(tmp_path / "scripts") + "/"), ("/wsgi", str(tmp_path / "scripts") + "/")]

@@ -54,7 +54,7 @@ CASES = [
     pytest.param('Listen 80\nServerName a b\n',
                  '{root}/site.conf:2: ServerName: wrong number of arguments (2); valid: ServerName HOSTNAME[:PORT]', id='nargs'),
     pytest.param('Listen 80\nWSGIScriptAlias /x missing.wsgi\n',
-                 '{root}/site.conf:2: WSGIScriptAlias: WSGI script {root}/missing.wsgi does not exist or is not a file', id='noscript'),
+                 '{root}/site.conf:2: WSGIScriptAlias: WSGI script {root}/missing.wsgi does not exist or is not a file; valid: an existing file (relative paths start at ServerRoot)', id='noscript'),
     pytest.param('Listen 80\nWSGIDaemonProcess a\nWSGIDaemonProcess b\nWSGIRestrictProcess a\nWSGIScriptAlias / app.wsgi process-group=b\n',
                  "{root}/site.conf:5: WSGIScriptAlias: WSGIScriptAlias / ({root}/site.conf:5) selects process group 'b', which WSGIRestrictProcess at {root}/site.conf:4 does not allow; valid: a", id='restrict'),
     pytest.param('Listen 80\nWSGIProcessGroup %{ENV:FW_NOPE}\nWSGIScriptAlias / app.wsgi\n',
@@ -84,7 +84,7 @@ CASES = [
     pytest.param('Listen 80\nWSGIScriptAlias / app.wsgi processgroup=g\n',
                  "{root}/site.conf:2: WSGIScriptAlias: invalid option 'processgroup=g'; valid: process-group=..., application-group=..., callable-object=..., pass-authorization=...", id='aliasopt'),
     pytest.param('Listen 80\nWSGIScriptAliasMatch ^/(x app.wsgi\n',
-                 "{root}/site.conf:2: WSGIScriptAliasMatch: invalid regular expression '^/(x': missing ), unterminated subpattern at position 2", id='aliasre'),
+                 "{root}/site.conf:2: WSGIScriptAliasMatch: invalid regular expression '^/(x': missing ), unterminated subpattern at position 2; valid: a Python regular expression", id='aliasre'),
     pytest.param('Listen 80\nWSGIScriptAlias app app.wsgi\n',
                  "{root}/site.conf:2: WSGIScriptAlias: invalid URL path 'app'; valid: a path starting with '/'", id='aliasurl'),
     pytest.param('Listen 80\n<Location /a>\n<Location /b>\n</Location>\n</Location>\n',
@@ -138,7 +138,7 @@ def test_daemon_option_without_value(tmp_path):
     ("user=root", "invalid value 'root' for user: a daemon process group may not run as root; "
                   "name an unprivileged user"),
     ("user=no-such-user-x", "invalid value 'no-such-user-x' for user: no such user"),
-    ("processes=2 processes=3", "option processes is given twice"),
+    ("processes=2 processes=3", "option processes is given twice; valid: each option once"),
 ])
 def test_daemon_option_values_agree_with_serve(tmp_path, word, message):
     assert error(tmp_path, f"Listen 80\n\nWSGIDaemonProcess g {word}\n") == (

@@ -49,7 +49,8 @@ def test_split_words_quote_only_at_word_start():
 def test_split_words_unterminated_quote_is_an_error():
     with pytest.raises(ConfigError) as info:
         split_words('"open', "f.conf", 3, "LogFormat")
-    assert str(info.value) == 'f.conf:3: LogFormat: unterminated " quote in: "open'
+    assert str(info.value) == ('f.conf:3: LogFormat: unterminated " quote in: "open; valid: a '
+                               'matching closing " on the same (logical) line')
 
 
 def test_comments_only_at_line_start():
@@ -188,7 +189,8 @@ def test_include_missing_file_and_empty_glob(tmp_path):
     with pytest.raises(ConfigError) as info:
         read(tmp_path, "Include missing.conf\n")
     assert str(info.value) == (f"{tmp_path / 'main.conf'}:1: Include: {tmp_path / 'missing.conf'} "
-                               f"does not exist")
+                               f"does not exist; valid: an existing file or directory (relative "
+                               f"to ServerRoot {tmp_path}), or IncludeOptional")
     with pytest.raises(ConfigError) as info:
         read(tmp_path, "\nInclude nothing/*.conf\n")
     assert str(info.value) == (

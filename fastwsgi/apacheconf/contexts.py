@@ -173,7 +173,8 @@ class Collector:
             try:
                 regex = re.compile(arg)
             except re.error as exc:
-                raise node.error(f"invalid regular expression {arg!r}: {exc}") from None
+                raise node.error(f"invalid regular expression {arg!r}: {exc}; valid: a Python "
+                                 f"regular expression") from None
         if key.startswith("directory") and regex is None:
             arg = self.path(arg)
         elif key == "location" and regex is None and arg != "/":

@@ -45,7 +45,7 @@ def parse_daemon_options(daemon: DaemonDef, warn: Any) -> dict[str, Any]:
         if name not in BY_NAME:
             raise node.error(f"unknown option {name!r}; valid: {', '.join(VALID_OPTIONS)}")
         if name in values:
-            raise node.error(f"option {name} is given twice")
+            raise node.error(f"option {name} is given twice; valid: each option once")
         try:
             values[name] = convert(name, raw)
         except ConfigError as exc:

@@ -274,10 +274,15 @@ def script_alias(c: Collector, node: Node, server: ServerContext,
         try:
             re.compile(url)
         except re.error as exc:
-            raise node.error(f"invalid regular expression {url!r}: {exc}") from None
+            raise node.error(f"invalid regular expression {url!r}: {exc}; valid: a Python "
+                             f"regular expression") from None
     elif not url.startswith("/"):
         raise node.error(f"invalid URL path {url!r}; valid: a path starting with '/'")
-    server.script_aliases.append(ScriptAlias(url, c.path(script), options, node, pattern))
+    path = c.path(script)
+    if script.endswith("/") or os.path.isdir(path):
+        # A directory: the next URL segment names the script (Route.script).
+        path = path.rstrip("/") + "/"
+    server.script_aliases.append(ScriptAlias(url, path, options, node, pattern))
 
 
 @handles("WSGISocketPrefix")

@@ -80,7 +80,8 @@ def _getword(text: str, i: int, file: str, line: int, name: str) -> tuple[str, i
         buf: list[str] = []
         while True:
             if i >= n:
-                raise ConfigError(f"unterminated {quote} quote in: {text}",
+                raise ConfigError(f"unterminated {quote} quote in: {text}; valid: a matching "
+                                  f"closing {quote} on the same (logical) line",
                                   source=file, line=line, directive=name or None)
             c = text[i]
             if c == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
@@ -376,7 +377,8 @@ def _include(node: Node, state: ReadState, optional: bool) -> list[Node]:
     else:
         if optional:
             return []
-        raise node.error(f"{pattern} does not exist")
+        raise node.error(f"{pattern} does not exist; valid: an existing file or directory "
+                         f"(relative to ServerRoot {state.server_root}), or IncludeOptional")
     nodes: list[Node] = []
     state.depth += 1
     try:

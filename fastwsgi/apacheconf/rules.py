@@ -74,12 +74,15 @@ def script_exists(script: str, node: Node) -> None:
         return
     if script.endswith("/"):
         if not os.path.isdir(script):
-            raise node.error(f"directory {script} does not exist")
+            raise node.error(f"directory {script} does not exist; valid: an existing directory "
+                             f"of WSGI scripts")
         return
     if not os.path.isfile(script):
-        raise node.error(f"WSGI script {script} does not exist or is not a file")
+        raise node.error(f"WSGI script {script} does not exist or is not a file; valid: an "
+                         f"existing file (relative paths start at ServerRoot)")
     if not os.access(script, os.R_OK):
-        raise node.error(f"WSGI script {script} is not readable")
+        raise node.error(f"WSGI script {script} is not readable; valid: a file the server "
+                         f"can read")
 
 
 def router_identity(kind: str, value: str, node: Node) -> None:
