@@ -57,18 +57,19 @@ CASES = [
         'ServerName b.org\n'
         'WSGIScriptAlias / app.wsgi process-group=ga\n'
         '</VirtualHost>\n',
-        '{root}/site.conf:8: WSGIScriptAlias: WSGIScriptAlias / ({root}/site.conf:8) uses '
-        "process group 'ga' defined at {root}/site.conf:4 inside the virtual host 'a.org'; "
-        "only applications of virtual hosts named 'a.org' may use it (this one is 'b.org'); "
-        'valid: a group defined in this virtual host or outside all virtual hosts',
+        "{root}/site.conf:8: WSGIScriptAlias: the application at / uses process group 'ga' "
+        "defined at {root}/site.conf:4 inside the virtual host 'a.org'; only applications of "
+        "virtual hosts named 'a.org' may use it (this one is 'b.org'); valid: a group defined"
+        ' in this virtual host or outside all virtual hosts',
         id='other_vhost'),
     pytest.param(
         'Listen 80\n'
         'WSGIDaemonProcess g1\n'
         'WSGIProcessGroup nope\n'
         'WSGIScriptAlias / app.wsgi\n',
-        '{root}/site.conf:3: WSGIProcessGroup: WSGIScriptAlias / ({root}/site.conf:4) uses '
-        "process group 'nope', which no WSGIDaemonProcess defines; valid: g1, %{{GLOBAL}}",
+        '{root}/site.conf:3: WSGIProcessGroup: the application at / (WSGIScriptAlias at '
+        "{root}/site.conf:4) uses process group 'nope', which no WSGIDaemonProcess defines; "
+        'valid: g1, %{{GLOBAL}}',
         id='undefined'),
     pytest.param(
         'Listen 80\n'
@@ -131,18 +132,17 @@ CASES = [
         'WSGIDaemonProcess b\n'
         'WSGIRestrictProcess a\n'
         'WSGIScriptAlias / app.wsgi process-group=b\n',
-        '{root}/site.conf:5: WSGIScriptAlias: WSGIScriptAlias / ({root}/site.conf:5) selects '
-        "process group 'b', which WSGIRestrictProcess at {root}/site.conf:4 does not allow; "
-        'valid: a',
+        "{root}/site.conf:5: WSGIScriptAlias: the application at / selects process group 'b',"
+        ' which WSGIRestrictProcess at {root}/site.conf:4 does not allow; valid: a',
         id='restrict'),
     pytest.param(
         'Listen 80\n'
         'WSGIProcessGroup %{ENV:FW_NOPE}\n'
         'WSGIScriptAlias / app.wsgi\n',
         '{root}/site.conf:2: WSGIProcessGroup: %{{ENV:FW_NOPE}}: FW_NOPE is not set by SetEnv'
-        " in any context of WSGIScriptAlias / ({root}/site.conf:3), nor in fastwsgi's "
-        "environment, so the process group cannot be chosen; valid: 'SetEnv FW_NOPE VALUE' in"
-        ' the virtual host or a <Location>/<Directory> of the application',
+        ' in any context of the application at / (WSGIScriptAlias at {root}/site.conf:3), nor'
+        " in fastwsgi's environment, so the process group cannot be chosen; valid: 'SetEnv "
+        "FW_NOPE VALUE' in the virtual host or a <Location>/<Directory> of the application",
         id='env'),
     pytest.param(
         'Listen 80\n'
@@ -288,10 +288,11 @@ CASES = [
         'WSGIProcessGroup ga\n'
         '</Location>\n'
         '</VirtualHost>\n',
-        '{root}/site.conf:9: <Location>: WSGIScriptAlias /app ({root}/site.conf:8) uses '
-        "process group 'ga' defined at {root}/site.conf:4 inside the virtual host 'a.org'; "
-        "only applications of virtual hosts named 'a.org' may use it (this one is 'b.org'); "
-        'valid: a group defined in this virtual host or outside all virtual hosts',
+        '{root}/site.conf:10: WSGIProcessGroup: the application at /app (WSGIScriptAlias at '
+        "{root}/site.conf:8) uses process group 'ga' defined at {root}/site.conf:4 inside the"
+        " virtual host 'a.org'; only applications of virtual hosts named 'a.org' may use it "
+        "(this one is 'b.org'); valid: a group defined in this virtual host or outside all "
+        'virtual hosts',
         id='loc_other'),
     pytest.param(
         'Listen 80\n'
@@ -304,10 +305,11 @@ CASES = [
         'ServerName b.org\n'
         'WSGIProcessGroup ga\n'
         '</VirtualHost>\n',
-        '{root}/site.conf:2: WSGIScriptAlias: WSGIScriptAlias / ({root}/site.conf:2) uses '
-        "process group 'ga' defined at {root}/site.conf:5 inside the virtual host 'a.org'; "
-        "only applications of virtual hosts named 'a.org' may use it (this one is 'b.org'); "
-        'valid: a group defined in this virtual host or outside all virtual hosts',
+        '{root}/site.conf:9: WSGIProcessGroup: the application at / (WSGIScriptAlias at '
+        "{root}/site.conf:2) uses process group 'ga' defined at {root}/site.conf:5 inside the"
+        " virtual host 'a.org'; only applications of virtual hosts named 'a.org' may use it "
+        "(this one is 'b.org'); valid: a group defined in this virtual host or outside all "
+        'virtual hosts',
         id='main_inherit'),
 ]
 

@@ -231,7 +231,11 @@ class Builder:
         mount = None if alias.pattern else alias.url.rstrip("/")
         eff = self.effective(server, alias.script, prefix, sections)
         env = eff.env or {}
-        what = f"{alias.node.name} {alias.url} ({alias.node.where})"
+
+        def what(node: Node) -> str:
+            """How a message names the application: its line only if elsewhere."""
+            here = f"the application at {alias.url}"
+            return here if node is alias.node else f"{here} ({alias.node.name} at {alias.node.where})"
         pg_set = alias.options.get("process-group")
         pg_node = alias.node if pg_set is not None else (
             eff.process_group.node if eff.process_group else alias.node)
@@ -244,9 +248,11 @@ class Builder:
         co_value = alias.options.get("callable-object",
                                      eff.callable_object.value if eff.callable_object else None)
         co_node = alias.node if eff.callable_object is None else eff.callable_object.node
-        group = self.expand(pg_value, "process", server, mount, env, pg_node, what)
-        app_group = self.expand(ag_value, "application", server, mount, env, ag_node, what)
-        callable_object = self.expand(co_value, "callable", server, mount, env, co_node, what)
+        group = self.expand(pg_value, "process", server, mount, env, pg_node, what(pg_node))
+        app_group = self.expand(ag_value, "application", server, mount, env, ag_node,
+                                what(ag_node))
+        callable_object = self.expand(co_value, "callable", server, mount, env, co_node,
+                                      what(co_node))
         name = self.server_name(server)
         preload = ("process-group" in alias.options and "application-group" in alias.options
                    and "%{" not in alias.options["process-group"] + alias.options["application-group"]
@@ -255,8 +261,8 @@ class Builder:
         # WSGIImportScript would (embedded too, when the group is %{GLOBAL}).
         imports = self.embedded_imports
         if group:
-            daemon = rules.find_group(groups, group, pg_node, what, name)
-            rules.group_reachable(daemon, name, source, what)
+            daemon = rules.find_group(groups, group, pg_node, what(pg_node), name)
+            rules.group_reachable(daemon, name, pg_node, what(pg_node))
             app = (alias.script, app_group, callable_object)
             if app not in daemon.apps:
                 daemon.apps.append(app)
@@ -264,7 +270,7 @@ class Builder:
         if preload and source is alias.node and (alias.script, app_group) not in imports:
             imports.append((alias.script, app_group))
         if eff.restrict is not None:
-            rules.restricted(eff.restrict.value, eff.restrict.node, group, source, what)
+            rules.restricted(eff.restrict.value, eff.restrict.node, group, source, what(source))
         return Route(prefix=prefix if prefix is not None else "", mount=mount,
                      script=alias.script, process_group=group, application_group=app_group,
                      source=source.where, pattern=alias.url if alias.pattern else None,
