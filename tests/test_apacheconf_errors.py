@@ -14,6 +14,11 @@ pytestmark = pytest.mark.timeout(10)
 
 CASES = [
     pytest.param(
+        'Listen 999.1.1.1:80\n',
+        "{root}/site.conf:1: Listen: invalid IP address in '999.1.1.1:80'; valid: 80, "
+        "127.0.0.1:8080, [::1]:8080",
+        id='listen_bad_ip'),
+    pytest.param(
         'Listen 80\n'
         'WSGISocketPrefix nodir/wsgi\n',
         '{root}/site.conf:2: WSGISocketPrefix: directory {root}/nodir does not exist; valid: '

@@ -7,6 +7,7 @@ section if any. Arguments counts and contexts were checked by the caller.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -64,6 +65,12 @@ def listen(c: Collector, node: Node, server: ServerContext, section: DirSection 
     if not m or not port or not 0 < int(port) < 65536:
         raise node.error(f"invalid address {text!r}; valid: 80, 127.0.0.1:8080, [::1]:8080")
     host = m.group(1) or m.group(2)
+    if host not in (None, "*"):
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise node.error(f"invalid IP address in {text!r}; valid: 80, 127.0.0.1:8080, "
+                             f"[::1]:8080") from None
     # A bare port (and '*:port') listens on every IPv4 address: fastwsgi
     # binds IPv6 sockets v6-only, so '[::]:port' has to be asked for.
     if host in (None, "*"):
