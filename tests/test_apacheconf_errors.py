@@ -14,6 +14,10 @@ pytestmark = pytest.mark.timeout(10)
 
 CASES = [
     pytest.param(
+        'Timeout nan\n',
+        "{root}/site.conf:1: Timeout: invalid value 'nan'; valid: a number of seconds >= 0",
+        id='timeout_nan'),
+    pytest.param(
         'Listen 999.1.1.1:80\n',
         "{root}/site.conf:1: Listen: invalid IP address in '999.1.1.1:80'; valid: 80, "
         "127.0.0.1:8080, [::1]:8080",

@@ -229,7 +229,7 @@ class Collector:
             raise node.error(f"wrong number of arguments ({len(node.args)}); valid: "
                              f"{spec.name} {spec.usage}")
         node.name = spec.name
-        from fastwsgi.apacheconf import handlers
+        from fastwsgi.apacheconf import handlers  # it imports this module: import late
         handlers.HANDLERS[key](self, node, server, section)
 
 

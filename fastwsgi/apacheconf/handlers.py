@@ -8,6 +8,7 @@ section if any. Arguments counts and contexts were checked by the caller.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable
@@ -48,7 +49,7 @@ def _number(node: Node, kind: type, minimum: float = 0) -> int | float:
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or value < minimum:
+    if value is None or not math.isfinite(value) or value < minimum:
         what = "an integer" if kind is int else "a number of seconds"
         raise node.error(f"invalid value {text!r}; valid: {what} >= {minimum}")
     return value
