@@ -223,3 +223,34 @@ def test_split_options_quoted_values_as_mod_wsgi():
                                       "empty="]
     assert split_options('/x "/srv/my app.wsgi" process-group=g', 2) == [
         "/x", "/srv/my app.wsgi", "process-group=g"]
+
+
+def test_fuzz_any_text_gives_a_site_or_a_config_error(tmp_path):
+    """Invariant: whatever the file holds, loading returns a Site or raises
+    ConfigError; never another exception."""
+    import random
+
+    from fastwsgi.apacheconf import load_site
+    (tmp_path / "app.wsgi").write_text("application = None\n")
+    (tmp_path / "logs").mkdir()
+    pieces = ["Listen", "80", "127.0.0.1:8080", "[::1]:81", "<VirtualHost", "*:80>",
+              "</VirtualHost>", "<Location", "/a>", "</Location>", "<Directory", ".>",
+              "</Directory>", "<IfModule", "mod_wsgi.c>", "</IfModule>", "WSGIDaemonProcess",
+              "g", "threads=2", "processes=", "=", "WSGIProcessGroup", "%{GLOBAL}",
+              "%{ENV:X}", "%{SERVER}", "WSGIScriptAlias", "/", "/x", "app.wsgi",
+              "WSGIScriptAliasMatch", "^/(.*)", "process-group=g", "application-group=",
+              "WSGIImportScript", "ServerName", "a.example", "ServerAlias", "*", "ErrorLog",
+              "logs/e.log", "CustomLog", "combined", '"', "'", "\\", "#", "${X}", "Define",
+              "X", "Include", "*.conf", "LogLevel", "warn", "Timeout", "-1", "User",
+              "nobody", "WSGIRestrictProcess", "SetEnv", "<", ">", "</", "<Files", "x>",
+              "LimitRequestBody", "10", "WSGIPythonPath", ":", "WSGICallableObject", "app"]
+    rng = random.Random(1234)
+    conf = tmp_path / "fuzz.conf"
+    for _ in range(400):
+        lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+                 for _ in range(rng.randint(1, 8))]
+        conf.write_text("\n".join(lines) + "\n")
+        try:
+            load_site(str(conf))
+        except ConfigError:
+            pass
