@@ -119,7 +119,8 @@ def test_user_and_group_of_the_routers(tmp_path):
     assert (site.user, site.group) == ("#1", "#1")
 
 
-def test_logs(tmp_path):
+def test_logs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABS", str(tmp_path / "logs"))  # an absolute path
     site = load(tmp_path, r"""
         Listen 80
         ErrorLog logs/error.log
@@ -131,7 +132,7 @@ def test_logs(tmp_path):
         TransferLog logs/d.log
         <VirtualHost *:80>
         ServerName v
-        ErrorLog /tmp/v-error.log
+        ErrorLog ${ABS}/v-error.log
         CustomLog logs/v.log vhost_combined
         </VirtualHost>
         <VirtualHost *:80>
@@ -147,7 +148,7 @@ def test_logs(tmp_path):
         (str(tmp_path / "logs/d.log"), "%h only")]
     assert main[0].source == f"{tmp_path / 'site.conf'}:5"
     v, w = site.vhosts
-    assert v.error_log == "/tmp/v-error.log"
+    assert v.error_log == str(tmp_path / "logs/v-error.log")
     assert [(a.path, a.format) for a in v.access_logs] == [
         (str(tmp_path / "logs/v.log"), DEFAULT_LOG_FORMATS["vhost_combined"])]
     # No ErrorLog/CustomLog of its own: the main server's.
