@@ -88,9 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("socket", metavar="SOCKET", help="the group's UNIX socket path")
     get.add_argument("path", metavar="PATH", nargs="?", default="/", help="URL path and query")
     get.add_argument("--include", "-i", action="store_true", help="print the response head too")
+    check = sub.add_parser("check", help="validate an Apache-syntax site configuration",
+                           description="Read FILE as `run -f` would, start nothing, and print "
+                                       "the resolved virtual hosts, mounts and daemon groups.")
+    check.add_argument("-f", dest="file", metavar="FILE", required=True,
+                       help="the configuration file (Apache syntax)")
     from fastwsgi.benchtool.cli import add_parser as add_bench_parser
     add_bench_parser(sub)
     return parser
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """`fastwsgi check -f FILE`: 0 and the report, or 2 and the error."""
+    from fastwsgi.apacheconf import load_site
+    from fastwsgi.checkreport import format_site
+    logmod.setup(None, "warning")
+    try:
+        site = load_site(args.file)
+    except ConfigError as exc:
+        print(f"fastwsgi: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(format_site(site))
+    return 0
 
 
 def get_command(args: argparse.Namespace) -> int:
@@ -144,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "get":
         return get_command(args)
+    if args.command == "check":
+        return check_command(args)
     if args.command == "bench":
         from fastwsgi.benchtool.cli import run as run_bench
         return run_bench(args)
