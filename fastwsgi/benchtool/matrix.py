@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastwsgi.benchtool import load
 from fastwsgi.benchtool.measure import Meter
 from fastwsgi.benchtool.peers import Probe, Server, Target
 from fastwsgi.benchtool.process import StartError
+from fastwsgi.benchtool.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,9 @@ def run_cell(server: Server, config: Config, probe: Probe,
     return cell
 
 
-def run_matrix(servers_for: Any, configs: Sequence[Config], probe: Probe,
-               settings: LoadSettings, progress: Any) -> list[dict[str, Any]]:
+def run_matrix(servers_for: Callable[[Config], list[Server]], configs: Sequence[Config],
+               probe: Probe, settings: LoadSettings,
+               progress: Progress) -> list[dict[str, Any]]:
     """Every configuration on every server; the server order alternates per configuration.
 
     servers_for(config) gives the servers of one configuration, fastwsgi
