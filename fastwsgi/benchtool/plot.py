@@ -33,6 +33,7 @@ def draw(cells: Sequence[dict[str, Any]], path: str, title: str) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 1.1 * len(labels) + 3), 7),
                                       sharex=True)
     width = 0.8 / max(len(servers), 1)
+    highest = max([c["requests_per_s"] for c in by_key.values()] or [1.0])
     xs = range(len(labels))
     for i, server in enumerate(servers):
         rps = [by_key[(lb, server)]["requests_per_s"] if (lb, server) in by_key else 0
@@ -45,7 +46,9 @@ def draw(cells: Sequence[dict[str, Any]], path: str, title: str) -> None:
                     marker="o", label=server)
     top.set_ylabel("requests/s")
     top.set_title(title)
-    top.legend(fontsize="small")
+    # Head room above the bars for the legend, which would hide them otherwise.
+    top.set_ylim(0, highest * 1.3)
+    top.legend(fontsize="small", ncol=min(len(servers), 3), loc="upper left")
     top.grid(axis="y", alpha=0.3)
     bottom.set_ylabel("p99 latency (ms)")
     bottom.set_xlabel("configuration (processes x threads)")
