@@ -256,7 +256,7 @@ def run_matrix(args: argparse.Namespace, generator: str, probe: Probe) -> int:
     else:
         note = "" if rec["error_free"] else " (every configuration had errors)"
         print(f"Best configuration: {rec['label']}, {rec['requests_per_s']:,.0f} req/s, "
-              f"p99 {rec['p99_ms']} ms{note}")
+              f"p99 {report.fmt(rec['p99_ms'], 2)} ms{note}")
         print(f"  Apache-style:  {rec['wsgi_daemon_process']}")
         print(f"  fastwsgi:      {rec['serve_command']}")
     json_path, png_path = default_paths(args, "fastwsgi-bench")
