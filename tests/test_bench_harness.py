@@ -230,3 +230,77 @@ def test_builtin_generator_counts_what_the_server_served(tmp_path: Path) -> None
     # window closed may have reached the application without being counted.
     served = counter.stat().st_size - 1
     assert cell["requests"] <= served <= cell["requests"] + cell["load"]["in_flight"]
+
+
+def cell(server: str, label: str, rps: float, errors: int = 0, role: str = "peer",
+         status: str = "ok") -> dict[str, Any]:
+    p, t = (int(x) for x in label.split("x"))
+    return {"server": server, "role": role, "label": label, "processes": p, "threads": t,
+            "receive_buffer_size": 0, "send_buffer_size": 4096 if t == 15 else 0,
+            "status": status, "error": None if status == "ok" else "boom", "requests": 100,
+            "requests_per_s": rps, "errors_total": errors, "latency_ms": {"p99": 1.0}}
+
+
+def test_best_configuration_prefers_error_free_cells() -> None:
+    from fastwsgi.benchtool import report
+    cells = [cell("fastwsgi", "1x1", 900.0, role="fastwsgi"),
+             cell("fastwsgi", "2x15", 1000.0, role="fastwsgi"),
+             cell("fastwsgi", "4x15", 5000.0, errors=3, role="fastwsgi"),
+             cell("gunicorn", "4x1", 9000.0)]
+    rec = report.recommendation("app.wsgi", cells)
+    assert rec is not None and rec["label"] == "2x15" and rec["error_free"]
+    assert rec["wsgi_daemon_process"] == ("WSGIDaemonProcess app processes=2 threads=15 "
+                                          "send-buffer-size=4096")
+    assert rec["serve_flags"] == "--processes 2 --threads 15 --send-buffer-size 4096"
+    # When every cell had errors, the fastest one is still named, marked so.
+    only_bad = report.recommendation("app.wsgi", cells[2:])
+    assert only_bad is not None and only_bad["label"] == "4x15" and not only_bad["error_free"]
+    assert report.recommendation("app.wsgi", cells[3:]) is None
+
+
+def test_ratios_per_configuration_and_geometric_mean() -> None:
+    from fastwsgi.benchtool import report
+    cells = [cell("fastwsgi", "1x1", 400.0, role="fastwsgi"), cell("uwsgi", "1x1", 100.0),
+             cell("fastwsgi", "2x1", 100.0, role="fastwsgi"), cell("uwsgi", "2x1", 100.0),
+             cell("fastwsgi", "4x1", 100.0, role="fastwsgi"),
+             cell("uwsgi", "4x1", 0.0, status="error")]
+    rows = {r["label"]: r for r in report.ratios(cells, ["uwsgi"])}
+    assert rows["1x1"]["ratio"] == 4.0 and rows["2x1"]["ratio"] == 1.0
+    assert rows["4x1"]["ratio"] is None and rows["4x1"]["note"] == "uwsgi: boom"
+    assert rows["all"]["ratio"] == pytest.approx(2.0)
+    assert "4.00x" in report.ratios_table(list(rows.values()), ["uwsgi"])
+
+
+def test_matrix_order_processes_slowest() -> None:
+    from fastwsgi.benchtool.matrix import configurations
+    labels = [c.label for c in configurations([1, 2], [1, 15])]
+    assert labels == ["1x1", "1x15", "2x1", "2x15"]
+    assert configurations([1], [1], [0, 512])[1].label == "1x1 rcv=512 snd=0"
+
+
+def test_measure_reads_this_process_group() -> None:
+    from fastwsgi.benchtool.measure import Meter, group_pids
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE, start_new_session=True)
+    try:
+        assert group_pids(proc.pid) == [proc.pid]
+        meter = Meter(proc.pid)
+        meter.start()
+        usage = meter.stop()
+        assert usage.processes == 1 and usage.cpu_s >= 0
+        assert usage.peak_rss_bytes > 1024 * 1024
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_command_line_mistakes_exit_2_with_one_line(tmp_path: Path) -> None:
+    for args, words in [(["missing.wsgi"], "no such file"),
+                        ([str(HELLO), "--threads", "a"], "comma-separated integers"),
+                        ([str(HELLO), "--compare", "tornado"], "unknown peer tornado"),
+                        ([str(HELLO), "--header", "nocolon"], "expected 'Name: value'"),
+                        ([], "APP is required")]:
+        out = bench(*args, cwd=tmp_path, timeout=30)
+        assert out.returncode == 2, (args, out.stderr)
+        assert words in out.stderr and "Traceback" not in out.stderr
