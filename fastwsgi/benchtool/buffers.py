@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastwsgi.benchtool.apps.buffers import BUFFER_SIZES, DEFAULT_SIZE
 from fastwsgi.benchtool.matrix import one_line
 from fastwsgi.benchtool.peers import Probe, Server, Target
 from fastwsgi.benchtool.process import StartError
 
 APP_FILE = str(Path(__file__).with_name("apps") / "buffers.py")
-SIZES = (0, 512, 4096, 65536, 1024 * 1024)
+SIZES = BUFFER_SIZES
 PATHS = ("/noread", "/read")
-DEFAULT_BYTES = 16 * 1024 * 1024
+DEFAULT_BYTES = DEFAULT_SIZE
 READY = Probe(path="/", expect=b"ok")
 SEND_CHUNK = 256 * 1024
 

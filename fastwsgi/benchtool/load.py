@@ -19,7 +19,6 @@ from typing import Any
 from fastwsgi.benchtool import wrk
 from fastwsgi.benchtool.peers import Probe
 
-GENERATORS = ("auto", "wrk", "builtin")
 ERROR_KINDS = ("connect", "timeout", "non_2xx", "truncated", "other")
 #: Threads of wrk / processes of the built-in generator (the machine's cores are
 #: shared with the server; two is what a small machine can spare).

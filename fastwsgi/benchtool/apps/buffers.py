@@ -13,6 +13,8 @@ The response size comes from the X-Response-Size request header (default
 """
 
 DEFAULT_SIZE = 16 * 1024 * 1024
+#: The buffer sizes the scenario serves this app with (0 = the OS default).
+BUFFER_SIZES = (0, 512, 4096, 65536, 1024 * 1024)
 CHUNK = b"r" * 65536
 
 
