@@ -21,7 +21,15 @@ State machine, in the gunicorn manner:
    when every new process has reported "R<pid>" do the old ones get SIGTERM
    and drain. The socket never closes, so no request is refused. If a new
    process fails at start-up, the reload is abandoned: the new processes are
-   stopped and the old ones keep serving.
+   stopped and the old ones keep serving. Router processes hold no
+   application code and simply stay, unless they serve a Site with embedded
+   applications: then they get a new generation the same way.
+6. A Site (``run -f``, fastwsgi/runsite.py): each group also has its
+   applications (fastwsgi/apps.py) and error log. Its socket is named like
+   mod_wsgi's, '<WSGISocketPrefix>.<supervisor pid>.<n>.sock' (n: the
+   group's index), or lives in a private temp dir when there is no prefix.
+   Started as root, the socket belongs to the router's user (socket-user=
+   if the group sets it) and the group's gid, mode 0660; otherwise 0600.
 
 The system calls go through a ProcessOps object, so that the decisions
 (back-off, giving up, reload ordering) are unit-tested with fake processes
@@ -40,7 +48,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastwsgi import exitcodes
+from fastwsgi import exitcodes, privileges
+from fastwsgi.apps import GroupApps
 from fastwsgi.config import GroupConfig, RouterConfig
 from fastwsgi.daemon import Daemon
 from fastwsgi.log import log, reopen
@@ -98,6 +107,7 @@ class Group:
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
     router: RouterConfig | None = None  # the router processes in front of a group
     private_dir: str = ""  # temp dir of a routed group's socket, removed at exit
+    apps: GroupApps | None = None  # a Site group's applications (run -f)
 
     @property
     def what(self) -> str:
@@ -109,8 +119,12 @@ class Supervisor:
     """Runs daemon groups until told to stop; run() returns the exit code."""
 
     def __init__(self, configs: list[GroupConfig], ops: ProcessOps | None = None,
-                 routers: list[RouterConfig] | None = None) -> None:
-        self.groups = [Group(cfg) for cfg in configs]
+                 routers: list[RouterConfig] | None = None,
+                 apps: dict[str, GroupApps] | None = None, socket_prefix: str = "",
+                 socket_user: str | None = None) -> None:
+        """apps (by group name), socket_prefix and socket_user: a Site's groups."""
+        apps = apps or {}
+        self.groups = [Group(cfg, apps=apps.get(cfg.name)) for cfg in configs]
         self.groups += [Group(r.process_config(), router=r) for r in routers or []]
         self.procs: dict[int, Proc] = {}
         self.signals: deque[int] = deque()
@@ -122,6 +136,8 @@ class Supervisor:
         # Generation numbers only grow, so that processes of an abandoned
         # reload can never be mistaken for those of a later one.
         self.last_generation = 0
+        self.socket_prefix = socket_prefix  # WSGISocketPrefix
+        self.socket_user = socket_user      # the router's user (Site.user)
 
     # -- set-up -------------------------------------------------------------
 
@@ -132,13 +148,13 @@ class Supervisor:
                 self._open_router_sockets(g, g.router)
                 continue
             check_group(cfg)
+            if g.apps is not None:
+                self._open_site_socket(g, self.groups.index(g))
+                continue
             if cfg.http is None and not cfg.socket_path:
                 # Reached only through the router: a private socket in a temp
                 # dir only we can enter (mkdtemp makes it mode 0700).
-                base = tempfile.gettempdir()
-                if len(os.fsencode(base)) > 60:
-                    base = "/tmp"
-                g.private_dir = tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+                g.private_dir = _private_dir()
                 cfg.socket_path = os.path.join(g.private_dir, "group.sock")
             if cfg.http is not None:
                 for spec in cfg.http.binds:
@@ -154,6 +170,28 @@ class Supervisor:
                 rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size))
             g.owned_files.append(cfg.socket_path)
             log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
+
+    def _open_site_socket(self, g: Group, n: int) -> None:
+        """A Site group's socket: mod_wsgi's name, reachable by the router and the group."""
+        cfg = g.cfg
+        if self.socket_prefix:
+            cfg.socket_path = f"{self.socket_prefix}.{self.pid}.{n}.sock"
+        else:
+            g.private_dir = _private_dir()
+            cfg.socket_path = os.path.join(g.private_dir, f"{n}.sock")
+        gid = None
+        if privileges.applies():
+            ident = privileges.resolve(cfg.user, cfg.group)
+            gid = ident.gid if ident is not None else os.getgid()
+            if g.private_dir:
+                # The routers run as the router's user: they must reach the
+                # file, whose own mode decides who may connect.
+                os.chmod(g.private_dir, 0o711)
+        g.listeners.append(unix_listener(
+            cfg.socket_path, cfg.listen_backlog, socket_user=cfg.socket_user or self.socket_user,
+            rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size, group_gid=gid))
+        g.owned_files.append(cfg.socket_path)
+        log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
 
     def _open_router_sockets(self, g: Group, router: RouterConfig) -> None:
         for spec in router.binds:
@@ -228,7 +266,7 @@ class Supervisor:
         log.info("SIGHUP received: graceful reload; starting new daemon processes.")
         now = self.ops.now()
         for g in self.groups:
-            if g.router is not None:
+            if g.router is not None and not _holds_applications(g.router):
                 continue  # routers hold no application code: they simply stay
             self.last_generation += 1
             g.generation = self.last_generation
@@ -248,7 +286,7 @@ class Supervisor:
         if g.router is not None:
             child = Router(g.router, g.listeners, self.status_w)
         else:
-            child = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
+            child = Daemon(g.cfg, g.listeners, self.status_w, g.failures, g.apps)
         pid = self.ops.fork()
         if pid == 0:
             os.close(self.wake_r)
@@ -293,7 +331,8 @@ class Supervisor:
             g.announced = True
             where = ", ".join(describe(s) for s in g.listeners)
             log.info("%s '%s' is ready: %d process%s x %d threads on %s.",
-                     "Router for daemon group" if g.router else "Daemon group", g.cfg.name, g.cfg.process_count,
+                     _router_title(g.router) if g.router else "Daemon group", g.cfg.name,
+                     g.cfg.process_count,
                      "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
@@ -413,3 +452,26 @@ class Supervisor:
             if g.private_dir:
                 shutil.rmtree(g.private_dir, ignore_errors=True)
                 g.private_dir = ""
+
+
+def _private_dir() -> str:
+    """A new temp dir (mode 0700) with a path short enough for AF_UNIX sockets."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > 60:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+
+
+def _router_title(router: RouterConfig) -> str:
+    return "Router for daemon group" if router.group is not None else "Router"
+
+
+def _holds_applications(router: RouterConfig) -> bool:
+    """Whether router processes run application code: a Site's embedded apps."""
+    site = router.site
+    if site is None:
+        return False
+    if site.embedded_imports:
+        return True
+    return any(route.process_group == "" for vhost in [site.main, *site.vhosts]
+               for route in vhost.routes)
