@@ -64,12 +64,20 @@ class SiteServer:
         self.spec_path = os.path.join(tmpdir, "site.json")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> SiteServer:
+    def command(self) -> list[str]:
         Path(self.spec_path).write_text(json.dumps(self.spec))
+        return [sys.executable, "-m", "tests.support.site_launcher", self.spec_path]
+
+    def run_to_end(self, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run the launcher expecting it to exit by itself (a refusal to start)."""
+        return subprocess.run(self.command(), cwd=self.tmpdir, capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=timeout,
+                              start_new_session=True)
+
+    def start(self) -> SiteServer:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.site_launcher", self.spec_path],
-            cwd=self.tmpdir, env=env, stdin=subprocess.DEVNULL,
+            self.command(), cwd=self.tmpdir, env=env, stdin=subprocess.DEVNULL,
             stdout=open(os.path.join(self.tmpdir, "stdout.log"), "wb"),
             stderr=open(os.path.join(self.tmpdir, "stderr.log"), "wb"),
             start_new_session=True)
