@@ -24,8 +24,9 @@ import os
 import sys
 
 from fastwsgi import log as logmod
+from fastwsgi import privileges
 from fastwsgi.apps import GroupApps
-from fastwsgi.config import RouterConfig
+from fastwsgi.config import GroupConfig, RouterConfig, convert
 from fastwsgi.errors import ConfigError
 from fastwsgi.site import Site
 from fastwsgi.supervisor import Supervisor
@@ -99,6 +100,8 @@ def site_supervisor(site: Site, router_processes: int, router_threads: int) -> S
         logmod.log.warning("WSGIPythonHome %s is not the prefix of this interpreter (%s): "
                            "fastwsgi cannot switch interpreters; start it with that "
                            "environment's python instead.", site.python_home, sys.prefix)
+    for g in site.groups:
+        apply_server_identity(g.config, site)
     apps = {g.config.name: GroupApps(apps=tuple(g.apps), imports=tuple(g.imports),
                                      error_log=g.error_log, python_path=tuple(site.python_path))
             for g in site.groups}
@@ -111,6 +114,21 @@ def site_supervisor(site: Site, router_processes: int, router_threads: int) -> S
     # their socket_path before forking, and the routers read it from the Site.
     return Supervisor([g.config for g in site.groups], routers=routers, apps=apps,
                       socket_prefix=site.socket_prefix, socket_user=site.user)
+
+
+def apply_server_identity(cfg: GroupConfig, site: Site) -> None:
+    """A group without user= runs as the server's User (and Group), as in mod_wsgi.
+
+    With user= but no group=, the user's primary group (privileges.resolve).
+    Only applied when started as root, like every identity option.
+    """
+    if not privileges.applies():
+        return
+    if cfg.values.get("user") is None and site.user is not None:
+        # Validated as user= is: a daemon group never runs as root.
+        cfg.values["user"] = convert("user", site.user, f"User (default of group '{cfg.name}')")
+        if cfg.values.get("group") is None and site.group is not None:
+            cfg.values["group"] = convert("group", site.group, "Group")
 
 
 def check_logs(site: Site) -> None:

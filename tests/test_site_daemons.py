@@ -254,21 +254,27 @@ def test_socket_names_owner_and_mode(site, users):
         assert (st.st_uid, st.st_gid) == (router.pw_uid, users[user].pw_gid)
 
 
-def test_without_prefix_the_socket_is_in_a_private_dir(users, appdir):
+def test_without_prefix_or_user_private_socket_and_the_servers_user(users, appdir):
     tmp = short_tmpdir()
     spec = site_spec(appdir)
     del spec["socket_prefix"]
     spec["groups"] = spec["groups"][1:]
+    del spec["groups"][0]["options"]["user"]  # then it runs as the server's User
     spec["error_log"] = os.path.join(tmp, "server.log")
     server = SiteServer(spec, tmp)
+    router = pwd.getpwnam(ROUTER_USER)
     try:
         server.start()
         path = server.socket_path("beta")
         assert Path(path).name == "0.sock"
         directory = os.path.dirname(path)
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o711
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
-        assert probe(server, "beta")["process_group"] == "beta"
+        st = os.stat(path)
+        assert stat.S_IMODE(st.st_mode) == 0o660
+        assert (st.st_uid, st.st_gid) == (router.pw_uid, router.pw_gid)
+        info = probe(server, "beta")
+        assert info["process_group"] == "beta"
+        assert (info["uid"], info["gid"]) == (router.pw_uid, router.pw_gid)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -217,6 +217,7 @@ def start_site(embedded: bool) -> tuple[Supervisor, FakeOps]:
 
 
 def test_site_supervisor_passes_the_site_to_groups_and_routers():
+    import os
     site = make_site(False)
     from fastwsgi.runsite import site_supervisor
     sup = site_supervisor(site, router_processes=3, router_threads=5)
@@ -231,6 +232,8 @@ def test_site_supervisor_passes_the_site_to_groups_and_routers():
     assert router.router.binds == ["127.0.0.1:0"]  # Listen, whatever site.http says
     assert (router.cfg.process_count, router.cfg.threads) == (3, 5)
     assert sup.socket_user == "www-data"
+    # No user= in the group: it runs as the server's User, as in mod_wsgi.
+    assert group.cfg.user == ("www-data" if os.geteuid() == 0 else None)
 
 
 def test_site_routers_without_embedded_apps_stay_on_reload():
