@@ -52,7 +52,7 @@ from fastwsgi import exitcodes, privileges
 from fastwsgi.apps import GroupApps
 from fastwsgi.config import GroupConfig, RouterConfig
 from fastwsgi.daemon import Daemon
-from fastwsgi.log import log, reopen
+from fastwsgi.log import log, notice, reopen
 from fastwsgi.procsetup import check_group
 from fastwsgi.router import Router
 from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
@@ -233,7 +233,7 @@ class Supervisor:
             self._stop_all()
         finally:
             self._close_sockets()
-        log.info("fastwsgi (pid=%d) stopped.", self.pid)
+        notice("fastwsgi (pid=%d) stopped.", self.pid)
         return self.exit_code
 
     def _wait(self) -> None:
@@ -253,7 +253,7 @@ class Supervisor:
         while self.signals:
             sig = self.signals.popleft()
             if sig in (signal.SIGTERM, signal.SIGINT):
-                log.info("Received %s; stopping gracefully.", signal.Signals(sig).name)
+                notice("Received %s; stopping gracefully.", signal.Signals(sig).name)
                 self.stopping = True
             elif sig == signal.SIGUSR1:
                 reopen()
@@ -263,7 +263,7 @@ class Supervisor:
 
     def reload(self) -> None:
         """Start a new generation of every group; the old one stops once it is ready."""
-        log.info("SIGHUP received: graceful reload; starting new daemon processes.")
+        notice("SIGHUP received: graceful reload; starting new daemon processes.")
         now = self.ops.now()
         for g in self.groups:
             if g.router is not None and not _holds_applications(g.router):
@@ -325,15 +325,14 @@ class Supervisor:
             p.retiring = True
             self.ops.kill(old_pid, signal.SIGTERM)
         if old:
-            log.info("Daemon group '%s' reloaded: %d new processes ready; stopping %d old "
-                     "ones gracefully.", g.cfg.name, len(current), len(old))
+            notice("%s '%s' reloaded: %d new processes ready; stopping %d old ones "
+                   "gracefully.", _title(g), g.cfg.name, len(current), len(old))
         if not g.announced:
             g.announced = True
             where = ", ".join(describe(s) for s in g.listeners)
-            log.info("%s '%s' is ready: %d process%s x %d threads on %s.",
-                     _router_title(g.router) if g.router else "Daemon group", g.cfg.name,
-                     g.cfg.process_count,
-                     "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
+            notice("%s '%s' is ready: %d process%s x %d threads on %s.",
+                   _title(g), g.cfg.name, g.cfg.process_count,
+                   "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
         while True:
@@ -389,15 +388,15 @@ class Supervisor:
     def _startup_failed(self, g: Group, slot: int) -> None:
         g.failures += 1
         if g.failures >= MAX_STARTUP_FAILURES:
-            log.critical("Daemon group '%s' failed to start %d times in a row (see the "
-                         "first error above); giving up and stopping fastwsgi.",
-                         g.cfg.name, g.failures)
+            log.critical("%s '%s' failed to start %d times in a row (see the first error "
+                         "above); giving up and stopping fastwsgi.", _title(g), g.cfg.name,
+                         g.failures)
             self.exit_code = EXIT_GROUP_FAILED
             self.stopping = True
             return
         delay = min(BACKOFF_FIRST * 2 ** (g.failures - 1), BACKOFF_MAX)
-        log.warning("Daemon process '%s' failed at start-up (%d in a row); retrying in %.1fs.",
-                    g.cfg.name, g.failures, delay)
+        log.warning("%s '%s' failed at start-up (%d in a row); retrying in %.1fs.",
+                    g.what, g.cfg.name, g.failures, delay)
         g.pending[slot] = self.ops.now() + delay
 
     # -- stopping -----------------------------------------------------------
@@ -462,8 +461,11 @@ def _private_dir() -> str:
     return tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
 
 
-def _router_title(router: RouterConfig) -> str:
-    return "Router for daemon group" if router.group is not None else "Router"
+def _title(g: Group) -> str:
+    """How life-cycle lines name a group."""
+    if g.router is None:
+        return "Daemon group"
+    return "Router for daemon group" if g.router.group is not None else "Router"
 
 
 def _holds_applications(router: RouterConfig) -> bool:
