@@ -65,6 +65,8 @@ class GroupApps:
     error_log: str | None = None
     #: WSGIPythonPath: added after the group's own python-path.
     python_path: tuple[str, ...] = ()
+    #: Where the group was defined ("file:line"), for error messages.
+    source: str = ""
 
 
 def module_name(script: str, application_group: str) -> str:

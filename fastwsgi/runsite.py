@@ -103,7 +103,8 @@ def site_supervisor(site: Site, router_processes: int, router_threads: int) -> S
     for g in site.groups:
         apply_server_identity(g.config, site)
     apps = {g.config.name: GroupApps(apps=tuple(g.apps), imports=tuple(g.imports),
-                                     error_log=g.error_log, python_path=tuple(site.python_path))
+                                     error_log=g.error_log, python_path=tuple(site.python_path),
+                                     source=g.source)
             for g in site.groups}
     routers = []
     if router_processes > 0 and site.listens:

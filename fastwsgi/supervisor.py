@@ -52,6 +52,7 @@ from fastwsgi import exitcodes, privileges
 from fastwsgi.apps import GroupApps
 from fastwsgi.config import GroupConfig, RouterConfig
 from fastwsgi.daemon import Daemon
+from fastwsgi.errors import ConfigError
 from fastwsgi.log import log, notice, reopen
 from fastwsgi.procsetup import check_group
 from fastwsgi.router import Router
@@ -147,7 +148,13 @@ class Supervisor:
             if g.router is not None:
                 self._open_router_sockets(g, g.router)
                 continue
-            check_group(cfg)
+            try:
+                check_group(cfg)
+            except ConfigError as exc:
+                if g.apps is None or not g.apps.source:
+                    raise
+                raise ConfigError(str(exc), source=g.apps.source,
+                                  directive="WSGIDaemonProcess") from None
             if g.apps is not None:
                 self._open_site_socket(g, self.groups.index(g))
                 continue

@@ -107,3 +107,13 @@ def test_a_site_runs_until_sigterm_and_cleans_up(tmp):
         assert f"fastwsgi (pid={server.pid}) stopped." in server.log()
     finally:
         server.stop()
+
+
+def test_a_group_check_failure_names_the_groups_definition(tmp):
+    spec = {"socket_prefix": os.path.join(tmp, "wsgi"),
+            "groups": [{"name": "g", "options": {"home": os.path.join(tmp, "absent")}}]}
+    result = SiteServer(spec, tmp).run_to_end()
+    assert result.returncode == 2
+    assert result.stderr == (f"fastwsgi: test:1: WSGIDaemonProcess: home: home directory "
+                             f"{tmp}/absent does not exist\n")
+    assert not [f for f in os.listdir(tmp) if f.endswith(".sock")]

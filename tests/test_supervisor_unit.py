@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import deque
 
@@ -217,7 +218,6 @@ def start_site(embedded: bool) -> tuple[Supervisor, FakeOps]:
 
 
 def test_site_supervisor_passes_the_site_to_groups_and_routers():
-    import os
     site = make_site(False)
     from fastwsgi.runsite import site_supervisor
     sup = site_supervisor(site, router_processes=3, router_threads=5)
@@ -257,7 +257,6 @@ def test_site_routers_with_embedded_apps_are_reloaded_like_a_group():
 
 
 def test_site_group_socket_is_named_like_mod_wsgi(tmp_path):
-    import os
     import stat
     sup = Supervisor([GroupConfig(name="a", app=""), GroupConfig(name="b", app="")],
                      apps={"a": GroupApps(), "b": GroupApps()},
@@ -274,7 +273,6 @@ def test_site_group_socket_is_named_like_mod_wsgi(tmp_path):
 
 
 def test_site_group_socket_without_prefix_is_private():
-    import os
     sup = Supervisor([GroupConfig(name="a", app="")], apps={"a": GroupApps()})
     try:
         sup._open_sockets()
@@ -283,3 +281,25 @@ def test_site_group_socket_without_prefix_is_private():
     finally:
         sup._close_sockets()
     assert not os.path.exists(g.cfg.socket_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changes the effective uid")
+def test_site_group_socket_is_0600_when_not_started_as_root():
+    import shutil
+    import stat
+    import tempfile
+    from pathlib import Path
+    tmp_path = Path(tempfile.mkdtemp(prefix="fw", dir="/tmp"))
+    tmp_path.chmod(0o777)  # nobody binds there
+    sup = Supervisor([GroupConfig(name="a", app="")], apps={"a": GroupApps()},
+                     socket_prefix=str(tmp_path / "wsgi"), socket_user="www-data")
+    os.seteuid(65534)  # nobody: as if fastwsgi had been started by an ordinary user
+    try:
+        sup._open_sockets()
+        st = os.stat(sup.groups[0].cfg.socket_path)
+        assert stat.S_IMODE(st.st_mode) == 0o600
+        assert st.st_uid == 65534  # no chown to the router's user either
+    finally:
+        os.seteuid(0)
+        sup._close_sockets()
+        shutil.rmtree(tmp_path)
