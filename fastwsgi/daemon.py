@@ -7,12 +7,13 @@ Life of a daemon (after the supervisor forked it):
    thread alone takes them with sigwait().
 2. It sets itself up (fastwsgi/procsetup.py: display-name, privileges, home,
    umask, sys.path, stack-size) and starts the watchdog (fastwsgi/watchdog.py,
-   cext/watchdog.pyx). Then it loads the application; a daemon of a Site's
-   group (run -f) instead gets the group's applications (fastwsgi/apps.py),
-   loaded per request, its WSGIImportScript ones now, and writes its log to
-   the group's error log (the virtual host's ErrorLog). A failure exits with APP_LOAD_FAILED; the full
-   traceback is logged on the first attempt only, so a crash loop does not
-   flood the log (the supervisor backs off and eventually gives up).
+   cext/watchdog.pyx). Then it loads the application. A failure exits with
+   APP_LOAD_FAILED; the full traceback is logged on the first attempt only,
+   so a crash loop does not flood the log (the supervisor backs off and
+   eventually gives up). A daemon of a Site's group (run -f) instead gets
+   the group's applications (fastwsgi/apps.py): loaded on their first
+   request, its WSGIImportScript ones now; and it writes its log to the
+   group's error log (the virtual host's ErrorLog).
 3. `threads` workers each loop: accept (leader/follower, see
    cext/acceptor.pyx), read the request, run the application, close.
 4. SIGTERM/SIGINT, maximum-requests, or a watchdog cause (inactivity,
