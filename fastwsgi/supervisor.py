@@ -182,6 +182,11 @@ class Supervisor:
         """A Site group's socket: mod_wsgi's name, reachable by the router and the group."""
         cfg = g.cfg
         if self.socket_prefix:
+            directory = os.path.dirname(self.socket_prefix) or "."
+            if not os.path.isdir(directory):
+                raise ConfigError(f"directory {directory} of the socket prefix "
+                                  f"{self.socket_prefix} does not exist",
+                                  directive="WSGISocketPrefix")
             cfg.socket_path = f"{self.socket_prefix}.{self.pid}.{n}.sock"
         else:
             g.private_dir = _private_dir()

@@ -117,3 +117,12 @@ def test_a_group_check_failure_names_the_groups_definition(tmp):
     assert result.stderr == (f"fastwsgi: test:1: WSGIDaemonProcess: home: home directory "
                              f"{tmp}/absent does not exist\n")
     assert not [f for f in os.listdir(tmp) if f.endswith(".sock")]
+
+
+def test_a_socket_prefix_in_a_missing_directory_is_refused(tmp):
+    prefix = os.path.join(tmp, "absent", "wsgi")
+    spec = {"socket_prefix": prefix, "groups": [{"name": "g"}]}
+    result = SiteServer(spec, tmp).run_to_end()
+    assert result.returncode == 2
+    assert result.stderr == (f"fastwsgi: WSGISocketPrefix: directory {tmp}/absent of the "
+                             f"socket prefix {prefix} does not exist\n")
