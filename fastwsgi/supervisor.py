@@ -211,8 +211,7 @@ class Supervisor:
             g.listeners.append(sock)
             if spec.startswith("unix:"):
                 g.owned_files.append(spec[5:])
-            log.info("Router for daemon group '%s' serving HTTP on %s.", router.name,
-                     describe(sock))
+            log.info("%s '%s' serving HTTP on %s.", _title(g), router.name, describe(sock))
 
     def _install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
