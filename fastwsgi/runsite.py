@@ -14,6 +14,12 @@ Then one supervisor runs:
 
 SIGTERM/SIGINT stop everything gracefully, SIGHUP reloads the groups (and
 the routers when they hold embedded applications), SIGUSR1 reopens logs.
+SIGHUP reloads the applications, not the configuration file: a changed file
+needs a restart. After rotating a virtual host's ErrorLog that a group
+writes, send SIGHUP rather than SIGUSR1 (as Apache's graceful restart,
+which restarts mod_wsgi's daemons): the group's processes no longer run as
+root and may not create the new file, while new processes open it before
+dropping privileges.
 """
 
 from __future__ import annotations

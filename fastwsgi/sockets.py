@@ -6,6 +6,7 @@ import contextlib
 import os
 import pwd
 import socket
+import tempfile
 
 from fastwsgi.errors import ConfigError
 from fastwsgi.log import log
@@ -50,6 +51,29 @@ def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
+
+
+def private_dir() -> str:
+    """A new temp dir (mode 0700) with a path short enough for AF_UNIX sockets."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > 60:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+
+
+def site_socket_path(prefix: str, supervisor_pid: int, n: int) -> tuple[str, str]:
+    """(socket path, private dir or '') of a Site's n-th group, named as mod_wsgi names it.
+
+    '<WSGISocketPrefix>.<pid>.<n>.sock'; without a prefix, in a new private dir.
+    """
+    if not prefix:
+        directory = private_dir()
+        return os.path.join(directory, f"{n}.sock"), directory
+    directory = os.path.dirname(prefix) or "."
+    if not os.path.isdir(directory):
+        raise ConfigError(f"directory {directory} of the socket prefix {prefix} does not exist",
+                          directive="WSGISocketPrefix")
+    return f"{prefix}.{supervisor_pid}.{n}.sock", ""
 
 
 def remove_stale_socket(path: str) -> None:

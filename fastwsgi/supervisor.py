@@ -43,7 +43,6 @@ import os
 import select
 import shutil
 import signal
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -56,7 +55,14 @@ from fastwsgi.errors import ConfigError
 from fastwsgi.log import log, notice, reopen
 from fastwsgi.procsetup import check_group
 from fastwsgi.router import Router
-from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
+from fastwsgi.sockets import (
+    describe,
+    http_listener,
+    private_dir,
+    remove_socket_file,
+    site_socket_path,
+    unix_listener,
+)
 
 MAX_STARTUP_FAILURES = 5
 BACKOFF_FIRST = 0.5
@@ -161,7 +167,7 @@ class Supervisor:
             if cfg.http is None and not cfg.socket_path:
                 # Reached only through the router: a private socket in a temp
                 # dir only we can enter (mkdtemp makes it mode 0700).
-                g.private_dir = _private_dir()
+                g.private_dir = private_dir()
                 cfg.socket_path = os.path.join(g.private_dir, "group.sock")
             if cfg.http is not None:
                 for spec in cfg.http.binds:
@@ -181,16 +187,7 @@ class Supervisor:
     def _open_site_socket(self, g: Group, n: int) -> None:
         """A Site group's socket: mod_wsgi's name, reachable by the router and the group."""
         cfg = g.cfg
-        if self.socket_prefix:
-            directory = os.path.dirname(self.socket_prefix) or "."
-            if not os.path.isdir(directory):
-                raise ConfigError(f"directory {directory} of the socket prefix "
-                                  f"{self.socket_prefix} does not exist",
-                                  directive="WSGISocketPrefix")
-            cfg.socket_path = f"{self.socket_prefix}.{self.pid}.{n}.sock"
-        else:
-            g.private_dir = _private_dir()
-            cfg.socket_path = os.path.join(g.private_dir, f"{n}.sock")
+        cfg.socket_path, g.private_dir = site_socket_path(self.socket_prefix, self.pid, n)
         gid = None
         if privileges.applies():
             ident = privileges.resolve(cfg.user, cfg.group)
@@ -462,14 +459,6 @@ class Supervisor:
             if g.private_dir:
                 shutil.rmtree(g.private_dir, ignore_errors=True)
                 g.private_dir = ""
-
-
-def _private_dir() -> str:
-    """A new temp dir (mode 0700) with a path short enough for AF_UNIX sockets."""
-    base = tempfile.gettempdir()
-    if len(os.fsencode(base)) > 60:
-        base = "/tmp"
-    return tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
 
 
 def _title(g: Group) -> str:
