@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from fastwsgi.apps import Applications, module_name, normal_path
@@ -55,3 +57,30 @@ def test_normal_path():
     assert not normal_path("srv/a.wsgi")
     assert not normal_path("/srv/./a.wsgi")
     assert not normal_path("/srv/a.wsgi/")
+
+
+def call(apps: Applications, environ: dict) -> tuple[str, bytes]:
+    status = []
+    body = b"".join(apps(environ, lambda s, h, exc_info=None: status.append(s)))
+    return status[0], body
+
+
+def test_in_process_choice_load_and_retry(tmp_path):
+    script = tmp_path / "app.wsgi"
+    script.write_text("import os\n"
+                      "if os.environ.get('FW_BREAK'): raise ValueError('broken')\n"
+                      "def application(environ, start_response):\n"
+                      "    start_response('200 OK', [])\n"
+                      "    return [environ['mod_wsgi.application_group'].encode()]\n")
+    apps = Applications("g", [(str(script), "", "application")], [])
+    # No application group in the frame: '' (and the environ says so).
+    assert call(apps, {"SCRIPT_FILENAME": str(script)}) == ("200 OK", b"")
+    assert call(apps, {"SCRIPT_FILENAME": str(script),
+                       "mod_wsgi.application_group": "x"})[0] == "404 Not Found"
+    broken = Applications("g", [(str(script), "", "application")], [])
+    os.environ["FW_BREAK"] = "1"
+    try:
+        assert call(broken, {"SCRIPT_FILENAME": str(script)})[0] == "500 Internal Server Error"
+    finally:
+        del os.environ["FW_BREAK"]
+    assert call(broken, {"SCRIPT_FILENAME": str(script)}) == ("200 OK", b"")
