@@ -69,6 +69,9 @@ def run_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"fastwsgi: cannot read configuration files: {exc}", file=sys.stderr)
         return 2
+    # Reading warnings (a skipped directive each) go to standard error, as
+    # Apache's start-up warnings do; the site's own log is set up after.
+    logmod.setup(None, "warning")
     try:
         site = load_site(args.file)
     except ConfigError as exc:
