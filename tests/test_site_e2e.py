@@ -111,7 +111,7 @@ def test_spec_example_each_site_answers_from_its_own_processes_as_its_own_user(s
     seen: dict[str, set[int]] = {"site1": set(), "site2": set()}
     for i in range(40):
         host = "www.site1.com" if i % 2 == 0 else "www.site2.com"
-        data = server.get_json(port, f"/page/{i}", host=host)
+        data = server.get_info(port, f"/page/{i}", host=host)
         site = "site1" if host == "www.site1.com" else "site2"
         assert data["site"] == site
         assert data["process_group"] == host
@@ -130,22 +130,22 @@ def test_spec_example_each_site_answers_from_its_own_processes_as_its_own_user(s
 
 def test_spec_example_routes_by_host_header(spec_site):
     server, port = spec_site
-    assert server.get_json(port, "/", host=f"www.site2.com:{port}")["site"] == "site2"
-    assert server.get_json(port, "/", host="WWW.SITE2.COM")["site"] == "site2"
+    assert server.get_info(port, "/", host=f"www.site2.com:{port}")["site"] == "site2"
+    assert server.get_info(port, "/", host="WWW.SITE2.COM")["site"] == "site2"
     # A Host no virtual host names goes to the first one, as in Apache.
-    assert server.get_json(port, "/", host="unknown.example")["site"] == "site1"
+    assert server.get_info(port, "/", host="unknown.example")["site"] == "site1"
 
 
 def test_spec_example_splits_script_name_and_path_info(spec_site):
     server, port = spec_site
-    data = server.get_json(port, "/a/b%20c?x=1", host="www.site1.com")
+    data = server.get_info(port, "/a/b%20c?x=1", host="www.site1.com")
     assert (data["script_name"], data["path_info"], data["query"]) == ("", "/a/b c", "x=1")
 
 
 def test_spec_example_error_logs_are_per_virtual_host(spec_site):
     server, port = spec_site
-    server.get_json(port, "/", host="www.site1.com", headers={"X-Marker": "one-m1"})
-    server.get_json(port, "/", host="www.site2.com", headers={"X-Marker": "two-m2"})
+    server.get_info(port, "/", host="www.site1.com", headers={"X-Marker": "one-m1"})
+    server.get_info(port, "/", host="www.site2.com", headers={"X-Marker": "two-m2"})
     wait_for(lambda: "marker one-m1" in server.file("logs/ww.site1.com-error_log"), 10,
              "site1's marker in its error log")
     wait_for(lambda: "marker two-m2" in server.file("logs/www.site2.com-error_log"), 10,
@@ -156,8 +156,8 @@ def test_spec_example_error_logs_are_per_virtual_host(spec_site):
 
 def test_spec_example_access_logs_are_per_virtual_host(spec_site):
     server, port = spec_site
-    server.get_json(port, "/only-site1?q=1", host="www.site1.com")
-    server.get_json(port, "/only-site2", host="www.site2.com")
+    server.get_info(port, "/only-site1?q=1", host="www.site1.com")
+    server.get_info(port, "/only-site2", host="www.site2.com")
     wait_for(lambda: '"GET /only-site1?q=1 HTTP/1.1" 200' in
              server.file("logs/www.site1.com-access_log"), 10, "site1 access log line")
     wait_for(lambda: '"GET /only-site2 HTTP/1.1" 200' in
@@ -249,15 +249,15 @@ def routing_site() -> Iterator[tuple[SiteServer, int]]:
 ])
 def test_longest_prefix_routing_and_split(routing_site, path, site, script_name, path_info):
     server, port = routing_site
-    data = server.get_json(port, path, host="apps.example")
+    data = server.get_info(port, path, host="apps.example")
     assert (data["site"], data["script_name"], data["path_info"]) == (site, script_name, path_info)
 
 
 def test_groups_and_application_groups_per_route(routing_site):
     server, port = routing_site
-    front = server.get_json(port, "/", host="www.apps.example")  # the wildcard alias
-    api = server.get_json(port, "/api/x", host="apps.example")
-    embedded = server.get_json(port, "/embedded/", host="apps.example")
+    front = server.get_info(port, "/", host="www.apps.example")  # the wildcard alias
+    api = server.get_info(port, "/api/x", host="apps.example")
+    embedded = server.get_info(port, "/embedded/", host="apps.example")
     assert front["process_group"] == "front"
     # mod_wsgi's default %{RESOURCE}: server name (and port unless 80/443) | SCRIPT_NAME.
     assert re.fullmatch(rf"apps\.example(:{port})?\|", front["application_group"])

@@ -48,7 +48,7 @@ def application(environ, start_response):
         "multithread": environ["wsgi.multithread"],
         "module_id": id(os),
     }).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
+    start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
     return [body]
 '''
@@ -118,7 +118,7 @@ class SiteServer:
         finally:
             conn.close()
 
-    def get_json(self, port: int, path: str, *, host: str, **kw: Any) -> dict[str, Any]:
+    def get_info(self, port: int, path: str, *, host: str, **kw: Any) -> dict[str, Any]:
         status, body = self.request(port, path, host=host, **kw)
         assert status == 200, (status, body[:500], self.log()[-3000:])
         return ast.literal_eval(body.decode())
