@@ -90,7 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--include", "-i", action="store_true", help="print the response head too")
     from fastwsgi.runsite import add_run_parser
     add_run_parser(sub)
+    check = sub.add_parser("check", help="validate an Apache-syntax site configuration",
+                           description="Read FILE as `run -f` would, start nothing, and print "
+                                       "the resolved virtual hosts, mounts and daemon groups.")
+    check.add_argument("-f", dest="file", metavar="FILE", required=True,
+                       help="the configuration file (Apache syntax)")
     return parser
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """`fastwsgi check -f FILE`: 0 and the report, or 2 and the error."""
+    from fastwsgi.apacheconf import load_site
+    from fastwsgi.checkreport import format_site
+    logmod.setup(None, "warning")
+    try:
+        site = load_site(args.file)
+    except ConfigError as exc:
+        print(f"fastwsgi: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(format_site(site))
+    return 0
 
 
 def get_command(args: argparse.Namespace) -> int:
@@ -147,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from fastwsgi.runsite import run_command
         return run_command(args)
+    if args.command == "check":
+        return check_command(args)
     try:
         logmod.setup(args.error_log, args.log_level)
         cfg = group_from_args(args)

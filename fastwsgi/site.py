@@ -106,6 +106,10 @@ class DaemonGroup:
     apps: list[tuple[str, str, str]] = field(default_factory=list)
     #: WSGIImportScript: (script, application group) preloaded at start.
     imports: list[tuple[str, str]] = field(default_factory=list)
+    #: Options filled from the server rather than the line itself, and from
+    #: which directive: {'user': 'User', 'socket-timeout': 'Timeout'} (for
+    #: ``fastwsgi check``'s output).
+    inherited: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Configuration files for the apacheconf tests, and a helper to write more."""
