@@ -219,9 +219,9 @@ WSGIDaemonProcess api processes=1 threads=4
     ServerName apps.example
     ServerAlias *.apps.example
     WSGIProcessGroup front
-    WSGIScriptAlias / {dir}/front.wsgi
     WSGIScriptAlias /api {dir}/api.wsgi process-group=api application-group=%{{GLOBAL}}
     WSGIScriptAlias /embedded {dir}/embedded.wsgi process-group=%{{GLOBAL}}
+    WSGIScriptAlias / {dir}/front.wsgi
 </VirtualHost>
 """
 
