@@ -109,3 +109,23 @@ def parse_response_head(
 ) -> tuple[int, int, list[bytes], int, bool] | None: ...
 
 def complete_uwsgi_environ(env: dict[str, object], base: dict[str, object], stream: object) -> int: ...
+
+# loadgen.pyx: the built-in load generator's worker loop (fastwsgi/loadgen.py)
+LOADGEN_ERROR_KINDS: tuple[str, ...]
+LOADGEN_HISTOGRAM_SIZE: int
+
+def loadgen_run(
+    address: bytes,
+    family: int,
+    request: bytes,
+    connections: int,
+    deadline_ns: int,
+    timeout: float,
+    close_each: bool = ...,
+    is_head: bool = ...,
+) -> dict[str, Any]: ...
+def histogram_record(hist: Any, value_ns: int) -> None: ...
+def histogram_percentiles(hist: Any, quantiles: Iterable[float]) -> list[float]: ...
+def loadgen_parse_response(
+    pieces: Iterable[bytes], is_head: bool = ...,
+) -> tuple[str, int, bool, int]: ...

@@ -154,3 +154,21 @@ cdef extern from *:
     """
     const void *fw_sin_addr(const void *sa) nogil
     const void *fw_sin6_addr(const void *sa) nogil
+
+# The client side of TCP (loadgen.pyx; socket() and connect() are declared in relay.pyx).
+cdef extern from "errno.h" nogil:
+    enum:
+        EINPROGRESS
+
+cdef extern from "sys/socket.h" nogil:
+    int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+    enum:
+        SO_ERROR
+
+cdef extern from "netinet/in.h" nogil:
+    enum:
+        IPPROTO_TCP
+
+cdef extern from "netinet/tcp.h" nogil:
+    enum:
+        TCP_NODELAY
