@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from fastwsgi.errors import AppLoadError
@@ -43,9 +44,13 @@ def default_group_name(spec: str) -> str:
 
 def load_script(path: str, callable_name: str = "application") -> WSGIApp:
     path = os.path.abspath(path)
+    return app_of(exec_script(path, script_module_name(path)), path, callable_name)
+
+
+def exec_script(path: str, name: str) -> ModuleType:
+    """Execute the script file at path as a new module registered as name."""
     if not os.path.isfile(path):
         raise AppLoadError(f"WSGI script {path} does not exist")
-    name = script_module_name(path)
     loader = importlib.machinery.SourceFileLoader(name, path)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     assert spec is not None
@@ -56,6 +61,11 @@ def load_script(path: str, callable_name: str = "application") -> WSGIApp:
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    return module
+
+
+def app_of(module: ModuleType, path: str, callable_name: str) -> WSGIApp:
+    """The WSGI callable named callable_name in a script's module."""
     app = getattr(module, callable_name, None)
     if app is None:
         raise AppLoadError(f"WSGI script {path} does not define {callable_name!r}")

@@ -1,4 +1,4 @@
-"""The command line: ``fastwsgi serve APP ...``."""
+"""The command line: ``fastwsgi serve APP ...``, ``fastwsgi run -f FILE``, ``fastwsgi get``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("socket", metavar="SOCKET", help="the group's UNIX socket path")
     get.add_argument("path", metavar="PATH", nargs="?", default="/", help="URL path and query")
     get.add_argument("--include", "-i", action="store_true", help="print the response head too")
+    from fastwsgi.runsite import add_run_parser
+    add_run_parser(sub)
     check = sub.add_parser("check", help="validate an Apache-syntax site configuration",
                            description="Read FILE as `run -f` would, start nothing, and print "
                                        "the resolved virtual hosts, mounts and daemon groups.")
@@ -163,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "get":
         return get_command(args)
+    if args.command == "run":
+        from fastwsgi.runsite import run_command
+        return run_command(args)
     if args.command == "check":
         return check_command(args)
     if args.command == "bench":

@@ -7,9 +7,13 @@ Life of a daemon (after the supervisor forked it):
    thread alone takes them with sigwait().
 2. It sets itself up (fastwsgi/procsetup.py: display-name, privileges, home,
    umask, sys.path, stack-size) and starts the watchdog (fastwsgi/watchdog.py,
-   cext/watchdog.pyx). Then it loads the application. A failure exits with APP_LOAD_FAILED; the full
-   traceback is logged on the first attempt only, so a crash loop does not
-   flood the log (the supervisor backs off and eventually gives up).
+   cext/watchdog.pyx). Then it loads the application. A failure exits with
+   APP_LOAD_FAILED; the full traceback is logged on the first attempt only,
+   so a crash loop does not flood the log (the supervisor backs off and
+   eventually gives up). A daemon of a Site's group (run -f) instead gets
+   the group's applications (fastwsgi/apps.py): loaded on their first
+   request, its WSGIImportScript ones now; and it writes its log to the
+   group's error log (the virtual host's ErrorLog).
 3. `threads` workers each loop: accept (leader/follower, see
    cext/acceptor.pyx), read the request, run the application, close.
 4. SIGTERM/SIGINT, maximum-requests, or a watchdog cause (inactivity,
@@ -31,6 +35,7 @@ import traceback
 from typing import Any, NoReturn
 
 from fastwsgi import exitcodes
+from fastwsgi import log as logmod
 from fastwsgi._cext import (
     Acceptor,
     Conn,
@@ -46,6 +51,7 @@ from fastwsgi._cext import (
 )
 from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
 from fastwsgi.appload import is_script, load_application
+from fastwsgi.apps import Applications, GroupApps
 from fastwsgi.child import CONTROL_SIGNALS, enter_child, join_all, run_child
 from fastwsgi.config import GroupConfig
 from fastwsgi.errors import RequestTimeout, StartupError
@@ -74,8 +80,9 @@ class Daemon:
     """The state of one daemon process; built before fork, run after it."""
 
     def __init__(self, cfg: GroupConfig, listeners: list[socket.socket], status_fd: int,
-                 attempt: int) -> None:
+                 attempt: int, apps: GroupApps | None = None) -> None:
         self.cfg = cfg
+        self.apps = apps  # a Site group's applications; None = the one cfg.app
         self.listeners = listeners
         self.status_fd = status_fd
         self.attempt = attempt
@@ -112,8 +119,15 @@ class Daemon:
         # Opened before the privilege drop, as Apache opens its logs as root.
         self.access_log = self.cfg.http.access_log if self.cfg.http is not None else None
         open_access_log(self.access_log)
+        if self.apps is not None and self.apps.error_log is not None:
+            try:
+                _log_to(self.apps.error_log)
+            except OSError as exc:
+                log.error("Daemon process '%s' (pid=%d) cannot open its error log: %s",
+                          self.cfg.name, os.getpid(), exc)
+                return exitcodes.BOOT_FAILED
         try:
-            setup_process(self.cfg)
+            setup_process(self.cfg, self.apps.python_path if self.apps is not None else ())
         except StartupError as exc:
             log.error("Daemon process '%s' (pid=%d) could not start: %s", self.cfg.name,
                       os.getpid(), exc)
@@ -128,7 +142,9 @@ class Daemon:
         cfg = self.cfg
         if self.limit and cfg.maximum_requests_jitter:
             self.limit += random.randint(0, cfg.maximum_requests_jitter)
-        self.base = base_environ(process_group=cfg.name, application_group=cfg.application_group,
+        # A Site daemon takes mod_wsgi.application_group from each frame.
+        app_group = None if self.apps is not None else cfg.application_group
+        self.base = base_environ(process_group=cfg.name, application_group=app_group,
                                  multiprocess=cfg.multiprocess, multithread=cfg.multithread,
                                  run_once=cfg.run_once)
         fds = [s.fileno() for s in self.listeners]
@@ -156,6 +172,11 @@ class Daemon:
         return self._shutdown(workers)
 
     def _load(self) -> bool:
+        if self.apps is not None:
+            apps = Applications(self.cfg.name, self.apps.apps, self.apps.imports)
+            apps.preload()
+            self.app = apps
+            return True
         try:
             self.app = load_application(self.app_spec)
             return True
@@ -279,3 +300,9 @@ class Daemon:
         """
         assert self.uwsgi is not None
         return self.uwsgi.handle(fd)
+
+
+def _log_to(path: str) -> None:
+    """Send this process's log to path, at the level the supervisor's has."""
+    names = {value: name for name, value in logmod.LEVELS.items()}
+    logmod.setup(path, names.get(log.level, "info"))

@@ -60,7 +60,9 @@ class LoadResult:
     # not counted in `requests`, and not errors.
     in_flight: int = 0
     latency_mean_us: float = 0.0
-    histogram: array = field(default_factory=lambda: array("Q"), repr=False)
+    # The latency histogram's nonzero counters as (bucket, count): plain data
+    # (asdict() and JSON work), and runs merge exactly by adding counts.
+    histogram: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     @property
     def rps(self) -> float:
@@ -206,7 +208,7 @@ def _merge(outs: list[dict[str, Any]], duration: float) -> LoadResult:
                       latency_us=latency, duration=duration, bytes_read=bytes_read,
                       in_flight=in_flight,
                       latency_mean_us=lat_sum / requests / 1000.0 if requests else 0.0,
-                      histogram=hist)
+                      histogram=[(i, n) for i, n in enumerate(hist) if n])
 
 
 def run_load(spec: LoadSpec) -> LoadResult:

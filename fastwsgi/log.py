@@ -82,6 +82,21 @@ def setup(path: str | None, level: str = "info") -> None:
     log.propagate = False
 
 
+#: Apache's notice: between warning and info, and written whatever the level
+#: (as Apache writes its start, reload and stop lines).
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+
+
+def notice(msg: str, *args: object) -> None:
+    """Log a life-cycle line (ready, reloaded, stopped) whatever the log level."""
+    if log.isEnabledFor(NOTICE) or _handler is None:
+        log.log(NOTICE, msg, *args)
+        return
+    record = log.makeRecord(log.name, NOTICE, "(fastwsgi)", 0, msg, args, None)
+    _handler.handle(record)
+
+
 def reopen() -> None:
     """Reopen the log file (after rotation)."""
     if _handler is not None:

@@ -26,6 +26,7 @@ import os
 import site
 import sys
 import threading
+from collections.abc import Sequence
 
 from fastwsgi import privileges
 from fastwsgi.config import GroupConfig
@@ -48,8 +49,12 @@ def set_title(title: str) -> None:
     setproctitle.setproctitle(title)
 
 
-def setup_process(cfg: GroupConfig) -> None:
-    """Steps 1-6 above, in the forked daemon process."""
+def setup_process(cfg: GroupConfig, site_path: Sequence[str] = ()) -> None:
+    """Steps 1-6 above, in the forked daemon process.
+
+    site_path is WSGIPythonPath of a Site: after the group's python-path, as
+    mod_wsgi puts a group's python-path first.
+    """
     title = display_name(cfg)
     if title is not None:
         set_title(title)
@@ -68,7 +73,7 @@ def setup_process(cfg: GroupConfig) -> None:
             raise StartupError(f"python-eggs directory {cfg.python_eggs} does not exist or is "
                                f"not writable by uid {os.getuid()}")
         os.environ["PYTHON_EGG_CACHE"] = cfg.python_eggs
-    _set_sys_path(os.getcwd(), cfg.python_path)
+    _set_sys_path(os.getcwd(), ":".join([cfg.python_path or "", *site_path]).strip(":"))
     if cfg.stack_size:
         threading.stack_size(cfg.stack_size)
     if cfg.switch_interval is not None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import pwd
 import socket
+import tempfile
 
 from fastwsgi.errors import ConfigError
 from fastwsgi.log import log
@@ -22,13 +23,15 @@ def resolve_uid(user: str) -> int:
 
 
 def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
-                  rcvbuf: int = 0, sndbuf: int = 0) -> socket.socket:
+                  rcvbuf: int = 0, sndbuf: int = 0, group_gid: int | None = None) -> socket.socket:
     """Bind and listen on a UNIX socket that only its owner can connect to.
 
     The file is created mode 0600 (bound under umask 0177). Started as root,
     it is chowned to socket_user, the front-end's user; otherwise it belongs
-    to whoever runs the server. A stale file from a dead server is replaced;
-    a live one is an error.
+    to whoever runs the server. With group_gid (a Site's group, started as
+    root) its group becomes that gid and its mode 0660, so that the group's
+    own user can connect too, as to mod_wsgi's sockets. A stale file from a
+    dead server is replaced; a live one is an error.
     """
     if len(os.fsencode(path)) >= 108:
         raise ConfigError(f"socket path {path!r} is longer than the 107 bytes AF_UNIX allows")
@@ -40,11 +43,37 @@ def unix_listener(path: str, backlog: int, *, socket_user: str | None = None,
         sock.bind(path)
     finally:
         os.umask(old)
-    if socket_user and os.geteuid() == 0:
-        os.chown(path, resolve_uid(socket_user), -1)
+    if os.geteuid() == 0 and (socket_user or group_gid is not None):
+        os.chown(path, resolve_uid(socket_user) if socket_user else -1,
+                 -1 if group_gid is None else group_gid)
+        if group_gid is not None:
+            os.chmod(path, 0o660)
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
+
+
+def private_dir() -> str:
+    """A new temp dir (mode 0700) with a path short enough for AF_UNIX sockets."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > 60:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+
+
+def site_socket_path(prefix: str, supervisor_pid: int, n: int) -> tuple[str, str]:
+    """(socket path, private dir or '') of a Site's n-th group, named as mod_wsgi names it.
+
+    '<WSGISocketPrefix>.<pid>.<n>.sock'; without a prefix, in a new private dir.
+    """
+    if not prefix:
+        directory = private_dir()
+        return os.path.join(directory, f"{n}.sock"), directory
+    directory = os.path.dirname(prefix) or "."
+    if not os.path.isdir(directory):
+        raise ConfigError(f"directory {directory} of the socket prefix {prefix} does not exist",
+                          directive="WSGISocketPrefix")
+    return f"{prefix}.{supervisor_pid}.{n}.sock", ""
 
 
 def remove_stale_socket(path: str) -> None:

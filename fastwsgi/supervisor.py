@@ -21,7 +21,15 @@ State machine, in the gunicorn manner:
    when every new process has reported "R<pid>" do the old ones get SIGTERM
    and drain. The socket never closes, so no request is refused. If a new
    process fails at start-up, the reload is abandoned: the new processes are
-   stopped and the old ones keep serving.
+   stopped and the old ones keep serving. Router processes hold no
+   application code and simply stay, unless they serve a Site with embedded
+   applications: then they get a new generation the same way.
+6. A Site (``run -f``, fastwsgi/runsite.py): each group also has its
+   applications (fastwsgi/apps.py) and error log. Its socket is named like
+   mod_wsgi's, '<WSGISocketPrefix>.<supervisor pid>.<n>.sock' (n: the
+   group's index), or lives in a private temp dir when there is no prefix.
+   Started as root, the socket belongs to the router's user (socket-user=
+   if the group sets it) and the group's gid, mode 0660; otherwise 0600.
 
 The system calls go through a ProcessOps object, so that the decisions
 (back-off, giving up, reload ordering) are unit-tested with fake processes
@@ -35,18 +43,26 @@ import os
 import select
 import shutil
 import signal
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastwsgi import exitcodes
+from fastwsgi import exitcodes, privileges
+from fastwsgi.apps import GroupApps
 from fastwsgi.config import GroupConfig, RouterConfig
 from fastwsgi.daemon import Daemon
-from fastwsgi.log import log, reopen
+from fastwsgi.errors import ConfigError
+from fastwsgi.log import log, notice, reopen
 from fastwsgi.procsetup import check_group
 from fastwsgi.router import Router
-from fastwsgi.sockets import describe, http_listener, remove_socket_file, unix_listener
+from fastwsgi.sockets import (
+    describe,
+    http_listener,
+    private_dir,
+    remove_socket_file,
+    site_socket_path,
+    unix_listener,
+)
 
 MAX_STARTUP_FAILURES = 5
 BACKOFF_FIRST = 0.5
@@ -98,6 +114,7 @@ class Group:
     pending: dict[int, float] = field(default_factory=dict)  # slot -> spawn time
     router: RouterConfig | None = None  # the router processes in front of a group
     private_dir: str = ""  # temp dir of a routed group's socket, removed at exit
+    apps: GroupApps | None = None  # a Site group's applications (run -f)
 
     @property
     def what(self) -> str:
@@ -109,8 +126,12 @@ class Supervisor:
     """Runs daemon groups until told to stop; run() returns the exit code."""
 
     def __init__(self, configs: list[GroupConfig], ops: ProcessOps | None = None,
-                 routers: list[RouterConfig] | None = None) -> None:
-        self.groups = [Group(cfg) for cfg in configs]
+                 routers: list[RouterConfig] | None = None,
+                 apps: dict[str, GroupApps] | None = None, socket_prefix: str = "",
+                 socket_user: str | None = None) -> None:
+        """apps (by group name), socket_prefix and socket_user: a Site's groups."""
+        apps = apps or {}
+        self.groups = [Group(cfg, apps=apps.get(cfg.name)) for cfg in configs]
         self.groups += [Group(r.process_config(), router=r) for r in routers or []]
         self.procs: dict[int, Proc] = {}
         self.signals: deque[int] = deque()
@@ -122,6 +143,8 @@ class Supervisor:
         # Generation numbers only grow, so that processes of an abandoned
         # reload can never be mistaken for those of a later one.
         self.last_generation = 0
+        self.socket_prefix = socket_prefix  # WSGISocketPrefix
+        self.socket_user = socket_user      # the router's user (Site.user)
 
     # -- set-up -------------------------------------------------------------
 
@@ -131,14 +154,20 @@ class Supervisor:
             if g.router is not None:
                 self._open_router_sockets(g, g.router)
                 continue
-            check_group(cfg)
+            try:
+                check_group(cfg)
+            except ConfigError as exc:
+                if g.apps is None or not g.apps.source:
+                    raise
+                raise ConfigError(str(exc), source=g.apps.source,
+                                  directive="WSGIDaemonProcess") from None
+            if g.apps is not None:
+                self._open_site_socket(g, self.groups.index(g))
+                continue
             if cfg.http is None and not cfg.socket_path:
                 # Reached only through the router: a private socket in a temp
                 # dir only we can enter (mkdtemp makes it mode 0700).
-                base = tempfile.gettempdir()
-                if len(os.fsencode(base)) > 60:
-                    base = "/tmp"
-                g.private_dir = tempfile.mkdtemp(prefix="fastwsgi-", dir=base)
+                g.private_dir = private_dir()
                 cfg.socket_path = os.path.join(g.private_dir, "group.sock")
             if cfg.http is not None:
                 for spec in cfg.http.binds:
@@ -155,14 +184,31 @@ class Supervisor:
             g.owned_files.append(cfg.socket_path)
             log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
 
+    def _open_site_socket(self, g: Group, n: int) -> None:
+        """A Site group's socket: mod_wsgi's name, reachable by the router and the group."""
+        cfg = g.cfg
+        cfg.socket_path, g.private_dir = site_socket_path(self.socket_prefix, self.pid, n)
+        gid = None
+        if privileges.applies():
+            ident = privileges.resolve(cfg.user, cfg.group)
+            gid = ident.gid if ident is not None else os.getgid()
+            if g.private_dir:
+                # The routers run as the router's user: they must reach the
+                # file, whose own mode decides who may connect.
+                os.chmod(g.private_dir, 0o711)
+        g.listeners.append(unix_listener(
+            cfg.socket_path, cfg.listen_backlog, socket_user=cfg.socket_user or self.socket_user,
+            rcvbuf=cfg.receive_buffer_size, sndbuf=cfg.send_buffer_size, group_gid=gid))
+        g.owned_files.append(cfg.socket_path)
+        log.info("Daemon group '%s' listening on unix:%s.", cfg.name, cfg.socket_path)
+
     def _open_router_sockets(self, g: Group, router: RouterConfig) -> None:
         for spec in router.binds:
             sock = http_listener(spec, g.cfg.listen_backlog)
             g.listeners.append(sock)
             if spec.startswith("unix:"):
                 g.owned_files.append(spec[5:])
-            log.info("Router for daemon group '%s' serving HTTP on %s.", router.name,
-                     describe(sock))
+            log.info("%s '%s' serving HTTP on %s.", _title(g), router.name, describe(sock))
 
     def _install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -195,7 +241,7 @@ class Supervisor:
             self._stop_all()
         finally:
             self._close_sockets()
-        log.info("fastwsgi (pid=%d) stopped.", self.pid)
+        notice("fastwsgi (pid=%d) stopped.", self.pid)
         return self.exit_code
 
     def _wait(self) -> None:
@@ -215,7 +261,7 @@ class Supervisor:
         while self.signals:
             sig = self.signals.popleft()
             if sig in (signal.SIGTERM, signal.SIGINT):
-                log.info("Received %s; stopping gracefully.", signal.Signals(sig).name)
+                notice("Received %s; stopping gracefully.", signal.Signals(sig).name)
                 self.stopping = True
             elif sig == signal.SIGUSR1:
                 reopen()
@@ -225,10 +271,10 @@ class Supervisor:
 
     def reload(self) -> None:
         """Start a new generation of every group; the old one stops once it is ready."""
-        log.info("SIGHUP received: graceful reload; starting new daemon processes.")
+        notice("SIGHUP received: graceful reload; starting new daemon processes.")
         now = self.ops.now()
         for g in self.groups:
-            if g.router is not None:
+            if g.router is not None and not _holds_applications(g.router):
                 continue  # routers hold no application code: they simply stay
             self.last_generation += 1
             g.generation = self.last_generation
@@ -248,7 +294,7 @@ class Supervisor:
         if g.router is not None:
             child = Router(g.router, g.listeners, self.status_w)
         else:
-            child = Daemon(g.cfg, g.listeners, self.status_w, g.failures)
+            child = Daemon(g.cfg, g.listeners, self.status_w, g.failures, g.apps)
         pid = self.ops.fork()
         if pid == 0:
             os.close(self.wake_r)
@@ -287,14 +333,14 @@ class Supervisor:
             p.retiring = True
             self.ops.kill(old_pid, signal.SIGTERM)
         if old:
-            log.info("Daemon group '%s' reloaded: %d new processes ready; stopping %d old "
-                     "ones gracefully.", g.cfg.name, len(current), len(old))
+            notice("%s '%s' reloaded: %d new processes ready; stopping %d old ones "
+                   "gracefully.", _title(g), g.cfg.name, len(current), len(old))
         if not g.announced:
             g.announced = True
             where = ", ".join(describe(s) for s in g.listeners)
-            log.info("%s '%s' is ready: %d process%s x %d threads on %s.",
-                     "Router for daemon group" if g.router else "Daemon group", g.cfg.name, g.cfg.process_count,
-                     "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
+            notice("%s '%s' is ready: %d process%s x %d threads on %s.",
+                   _title(g), g.cfg.name, g.cfg.process_count,
+                   "" if g.cfg.process_count == 1 else "es", g.cfg.threads, where)
 
     def _reap(self) -> None:
         while True:
@@ -350,15 +396,15 @@ class Supervisor:
     def _startup_failed(self, g: Group, slot: int) -> None:
         g.failures += 1
         if g.failures >= MAX_STARTUP_FAILURES:
-            log.critical("Daemon group '%s' failed to start %d times in a row (see the "
-                         "first error above); giving up and stopping fastwsgi.",
-                         g.cfg.name, g.failures)
+            log.critical("%s '%s' failed to start %d times in a row (see the first error "
+                         "above); giving up and stopping fastwsgi.", _title(g), g.cfg.name,
+                         g.failures)
             self.exit_code = EXIT_GROUP_FAILED
             self.stopping = True
             return
         delay = min(BACKOFF_FIRST * 2 ** (g.failures - 1), BACKOFF_MAX)
-        log.warning("Daemon process '%s' failed at start-up (%d in a row); retrying in %.1fs.",
-                    g.cfg.name, g.failures, delay)
+        log.warning("%s '%s' failed at start-up (%d in a row); retrying in %.1fs.",
+                    g.what, g.cfg.name, g.failures, delay)
         g.pending[slot] = self.ops.now() + delay
 
     # -- stopping -----------------------------------------------------------
@@ -413,3 +459,21 @@ class Supervisor:
             if g.private_dir:
                 shutil.rmtree(g.private_dir, ignore_errors=True)
                 g.private_dir = ""
+
+
+def _title(g: Group) -> str:
+    """How life-cycle lines name a group."""
+    if g.router is None:
+        return "Daemon group"
+    return "Router for daemon group" if g.router.group is not None else "Router"
+
+
+def _holds_applications(router: RouterConfig) -> bool:
+    """Whether router processes run application code: a Site's embedded apps."""
+    site = router.site
+    if site is None:
+        return False
+    if site.embedded_imports:
+        return True
+    return any(route.process_group == "" for vhost in [site.main, *site.vhosts]
+               for route in vhost.routes)

@@ -14,10 +14,15 @@ from fastwsgi._cext import FileWrapper
 from fastwsgi.log import ErrorStream
 
 
-def base_environ(*, process_group: str, application_group: str, multiprocess: bool,
+def base_environ(*, process_group: str, application_group: str | None, multiprocess: bool,
                  multithread: bool, run_once: bool) -> dict[str, Any]:
-    """The per-process part of every environ."""
-    return {
+    """The per-process part of every environ.
+
+    complete_uwsgi_environ() lays it over the frame's variables, so a key here
+    wins over the front-end's. application_group None leaves the key out: a
+    Site daemon serves several application groups and takes the frame's.
+    """
+    env: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
@@ -28,4 +33,7 @@ def base_environ(*, process_group: str, application_group: str, multiprocess: bo
         "mod_wsgi.application_group": application_group,
         "fastwsgi.version": __version__,
     }
+    if application_group is None:
+        del env["mod_wsgi.application_group"]
+    return env
 
