@@ -63,7 +63,7 @@ class SiteRouter(FastWSGI):
         family, address = self.addresses[index]
         head = f"GET {path} HTTP/1.1\r\n".encode()
         if host is not None:
-            head += f"Host: {host or '%s:%d' % address}\r\n".encode()
+            head += f"Host: {host or f'{address[0]}:{address[1]}'}\r\n".encode()
         head += extra + b"Connection: close\r\n\r\n"
         with socket.create_connection(address, timeout=timeout) as s:
             s.sendall(head)
