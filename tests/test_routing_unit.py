@@ -10,8 +10,12 @@ import re
 
 import pytest
 
-from fastwsgi._cext import SiteHost, SiteRoute, parse_request_head
-from fastwsgi._cext import HTTPParseError  # type: ignore[attr-defined]
+from fastwsgi._cext import (
+    HTTPParseError,  # type: ignore[attr-defined]
+    SiteHost,
+    SiteRoute,
+    parse_request_head,
+)
 from fastwsgi.access_log import format_kind
 from fastwsgi.config import HttpConfig
 from fastwsgi.routing import _chooser, candidates, normal_address, script_parts, wildcard_regex
