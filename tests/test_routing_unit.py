@@ -89,7 +89,7 @@ def test_script_parts() -> None:
     assert script_parts("/plain.wsgi") == ["/plain.wsgi"]
 
 
-def vhost(name: str, addresses: list[tuple[str, int | None]], aliases: list[str] = []
+def vhost(name: str, addresses: list[tuple[str, int | None]], aliases: tuple[str, ...] = ()
           ) -> VirtualHost:
     return VirtualHost(addresses, name, None, list(aliases), source=name)
 
@@ -117,9 +117,9 @@ def test_address_tiers() -> None:
 
 
 def test_host_choice() -> None:
-    a = vhost("www.a.test", [("*", None)], ["a.test", "*.wild.test"])
-    b = vhost("b.test", [("*", None)], ["www.a.test", "x?.test"])
-    c = vhost("c.test", [("*", None)], ["*.test"])
+    a = vhost("www.a.test", [("*", None)], ("a.test", "*.wild.test"))
+    b = vhost("b.test", [("*", None)], ("www.a.test", "x?.test"))
+    c = vhost("c.test", [("*", None)], ("*.test",))
     hosts = {id(v): SiteHost(v.server_name or "", [], 0) for v in (a, b, c)}
     chooser = _chooser([a, b, c], hosts)
 
