@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def site_router(daemons: dict[str, FastWSGI]) -> Iterator[SiteRouter]:
     tmp = short_tmpdir()
     site = build_site(tmp, {n: d.socket_path for n, d in daemons.items()},
                       limit_request_line=1000, limit_request_fields=20,
-                      limit_request_field_size=500)
+                      limit_request_field_size=500, embedded_imports=[(SECOND, "preloaded")])
     with SiteRouter(site, threads=4, tmpdir=tmp) as router:
         yield router
 
@@ -194,6 +195,25 @@ def test_embedded_applications(site_router: SiteRouter,
     get(site_router, "/dir", status=404)
     daemon_env = get(site_router, "/app/x")
     assert daemon_env["pid"] not in routers
+
+
+def test_embedded_imports_are_preloaded_at_start(site_router: SiteRouter) -> None:
+    # WSGIImportScript for embedded mode: loaded before the first request.
+    first = site_router.log().split("is ready")[0]
+    assert f"Loading WSGI script '{SECOND}' (application group 'preloaded') embedded" in first
+
+
+def test_access_logs_reopen_on_sigusr1(site_router: SiteRouter) -> None:
+    other = Path(site_router.tmpdir, "other.log")
+    get(site_router, "/before-rotation", "other.test")
+    wait_for(lambda: "before-rotation" in other.read_text(), 10, "line before the rotation")
+    rotated = other.with_name("other.log.1")
+    other.rename(rotated)
+    site_router.signal(signal.SIGUSR1)
+    wait_for(other.exists, 10, "the reopened log")
+    get(site_router, "/after-rotation", "other.test")
+    wait_for(lambda: "after-rotation" in other.read_text(), 10, "line after the rotation")
+    assert "after-rotation" not in rotated.read_text()
 
 
 def test_embedded_import_failure_is_500_with_traceback_in_log(site_router: SiteRouter) -> None:
