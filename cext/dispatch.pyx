@@ -185,7 +185,7 @@ cdef class HostChooser:
     cdef SiteHost choose(self, object host):
         cdef tuple e = None
         cdef Py_ssize_t best
-        if host is None or not self.exact and not self.wild:
+        if not host or not self.exact and not self.wild:
             return self.default
         e = self.exact.get(host)
         if e is None and host:
@@ -270,7 +270,7 @@ cdef class SiteApp(RequestHandler):
         route = vhost._route(path, env)
         access_log_use_set(vhost.log_set)
         try:
-            if route is None:
+            if route is None or route.handler is None:
                 if not self.admit(conn, env, h, c):
                     return False
                 _log.error("No WSGI application for %s %s on virtual host %s: answered 404.",

@@ -461,7 +461,12 @@ cdef dict head_environ(const char *p, http_head *h):
 
 cdef int init_head_limits(http_head *h, int max_line, int max_fields,
                           int max_field) except -1:
-    """Set the limits and allocate names/values for max_fields (free_head_limits)."""
+    """Set the limits and allocate names/values for max_fields (free_head_limits).
+
+    max_fields 0 is unlimited (Apache's rule): as many as MAX_HEAD can hold.
+    """
+    if max_fields == 0 or max_fields > MAX_HEAD // 4:  # 'a:' CR LF: 4 bytes a field
+        max_fields = MAX_HEAD // 4
     h.max_line = max_line
     h.max_fields = max_fields
     h.max_field = max_field

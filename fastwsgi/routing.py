@@ -131,8 +131,13 @@ class EmbeddedApps:
 
     def application(self, group: str) -> Callable[..., Any]:
         """The WSGI callable an embedded HttpApp runs for one application group."""
+        apps = self._apps
+
         def run(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             script = environ["SCRIPT_FILENAME"]
+            app = apps.get((script, group, environ["mod_wsgi.callable_object"]))
+            if app is not None:
+                return app(environ, start_response)
             if not os.path.isfile(script):
                 log.error("Target WSGI script not found or unable to stat: %s (%s %s): "
                           "answered 404.", script, environ["REQUEST_METHOD"],

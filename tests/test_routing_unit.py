@@ -166,6 +166,8 @@ def test_parser_limits_are_arguments() -> None:
         parse_request_head(head, limit_request_fields=1)
     assert e.value.status == 431
     assert parse_request_head(head, limit_request_fields=2) is not None
+    many = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"F%d: v\r\n" % i for i in range(500))
+    assert len(parse_request_head(many + b"\r\n", limit_request_fields=0)[0]) > 500
     long_name = b"GET / HTTP/1.1\r\nHost: x\r\nX-" + b"n" * 9000 + b": v\r\n\r\n"
     env, _, _ = parse_request_head(long_name, limit_request_field_size=20000)
     assert env["HTTP_X_" + "N" * 9000] == "v"
