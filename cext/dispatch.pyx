@@ -14,15 +14,14 @@
 # 2. The route: the longest prefix at a segment boundary, by dict lookups
 #    while cutting the path back one segment at a time (never a regular
 #    expression), then the WSGIScriptAliasMatch patterns in order.
-# 3. SCRIPT_NAME / PATH_INFO as mod_wsgi (on Apache 2.4.39+) splits them:
-#    the path's repeated slashes are merged first (MergeSlashes On);
-#    SCRIPT_NAME is the mount, PATH_INFO the rest ('/app' -> '', '/app/' ->
-#    '/'); a pattern route's SCRIPT_NAME is the matched part without
-#    trailing slashes (as mod_wsgi trims it), PATH_INFO the rest, so that
-#    SCRIPT_NAME + PATH_INFO is the path; a match ending inside a segment
-#    is no route (Apache would look for a script file named script + rest).
-#    A script ending in '/' is a directory: the next segment names the
-#    script and joins SCRIPT_NAME.
+# 3. SCRIPT_NAME / PATH_INFO as mod_wsgi splits them (its alias match, then
+#    Apache's path_info, then duplicate slashes collapsed in each): the
+#    path's repeated slashes are merged first; SCRIPT_NAME is the mount,
+#    PATH_INFO the rest ('/app' -> '', '/app/' -> '/'). A pattern route's
+#    SCRIPT_NAME is the matched part, PATH_INFO the rest, which must be
+#    empty or start with '/': mod_wsgi appends it to the script's file name,
+#    and Apache finds no such file (404). A script ending in '/' is a
+#    directory: the next segment names the script and joins SCRIPT_NAME.
 # 4. The route's handler (a RelayApp per daemon group, an HttpApp per
 #    embedded application) serves the request; the virtual host's access
 #    log set is this thread's for the time of the request.
@@ -109,7 +108,6 @@ cdef class SiteHost:
         cdef str p = path
         cdef Py_ssize_t j
         cdef object r = None, m
-        cdef str name
         cdef SiteRoute route
         if self.prefixes:
             if len(p) > self.maxlen:
@@ -144,11 +142,10 @@ cdef class SiteHost:
                 if _split_dir(route, path, j, env):
                     return route
                 return None
-            name = path[:j].rstrip("/")
-            if j < len(path) and path[j] != "/" and len(name) == j:
-                return None  # matched within a segment: Apache finds no script file
-            env["SCRIPT_NAME"] = name
-            env["PATH_INFO"] = path[len(name):]
+            if j < len(path) and path[j] != "/":
+                return None  # Apache would look for the file script + rest: none
+            env["SCRIPT_NAME"] = path[:j]
+            env["PATH_INFO"] = path[j:]
             env["SCRIPT_FILENAME"] = route._expand(m)
             return route
         return None

@@ -41,6 +41,7 @@ PATTERNS = SiteHost("p", [
     r("", None, "/s/\\1.wsgi", r"^/x/([a-z]+)"),
     r("", None, "/t/$1/$2.wsgi", r"^/y/([a-z]+)/([a-z]+)"),
     r("", None, "/u/", r"^/dir/"),
+    r("", None, "/v/slash.wsgi", r"^/slash/"),
 ], 0)
 
 
@@ -78,6 +79,8 @@ def test_no_route(path: str) -> None:
     ("/dir/f.wsgi/p", ("/dir/f.wsgi", "/p", "/u/f.wsgi")),
     ("/dir/", None),
     ("/z", None),
+    ("/slash/", ("/slash/", "", "/v/slash.wsgi")),
+    ("/slash/x", None),  # mod_wsgi: the file /v/slash.wsgix, which does not exist
 ])
 def test_pattern_routes(path: str, split: tuple[str, str, str] | None) -> None:
     found = PATTERNS.route(path)
