@@ -31,6 +31,7 @@ from fastwsgi._cext import (
 from fastwsgi.access_log import SiteAccessLogs
 from fastwsgi.appload import load_script
 from fastwsgi.config import HttpConfig
+from fastwsgi.errors import StartupError
 from fastwsgi.log import log
 from fastwsgi.site import Route, Site, VirtualHost
 from fastwsgi.wsgi import base_environ
@@ -166,7 +167,11 @@ class SiteHandlers:
     def for_route(self, route: Route) -> RequestHandler:
         """The handler of a route's process group ('' = embedded), built once."""
         if route.process_group:
-            return self._relay(route.process_group)
+            try:
+                return self._relay(route.process_group)
+            except KeyError:
+                raise StartupError(f"{route.source}: no daemon process group named "
+                                   f"{route.process_group!r}") from None
         app = self._embedded.get(route.application_group)
         if app is None:
             base = base_environ(process_group="", application_group=route.application_group,

@@ -45,7 +45,7 @@ def route(prefix: str, mount: str | None, script: str, group: str, app_group: st
 
 
 def build_site(tmp: str, sockets: dict[str, str], **kw: object) -> Site:
-    """Two listeners (127.0.0.1, 127.0.0.2), three virtual hosts, two daemon groups."""
+    """Three listeners (127.0.0.1-3), three virtual hosts, the main server, two groups."""
     v1 = VirtualHost([("127.0.0.1", None)], "www.example.com", None,
                      ["example.com", "*.example.org", "h?st.test"], routes=[
                          route("/app/admin", "/app", ECHO, "beta", "example|/app"),
@@ -66,10 +66,11 @@ def build_site(tmp: str, sockets: dict[str, str], **kw: object) -> Site:
     v3 = VirtualHost([("127.0.0.2", None)], "two.test", None, [],
                      routes=[route("/", "", ECHO, "", "two|")], source="test.conf:30")
     main = VirtualHost([], "main.test", None, [],
+                       routes=[route("/", "", ECHO, "", "main|")],
                        access_logs=[AccessLog(os.path.join(tmp, "main.log"), COMBINED, "t:1")])
     groups = [DaemonGroup(GroupConfig(name, "", socket_path=path), None, None, "test.conf:5")
               for name, path in sockets.items()]
-    return Site(listens=["127.0.0.1:0", "127.0.0.2:0"], main=main, vhosts=[v1, v2, v3],
+    return Site(listens=["127.0.0.1:0", "127.0.0.2:0", "127.0.0.3:0"], main=main, vhosts=[v1, v2, v3],
                 groups=groups, http=HttpConfig(header_timeout=5.0), **kw)  # type: ignore[arg-type]
 
 
@@ -125,6 +126,12 @@ def test_virtual_host_by_listener_address(site_router: SiteRouter) -> None:
         env = get(site_router, "/app/x", host, index=1)
         assert env["mod_wsgi.process_group"] == "" and env["mod_wsgi.application_group"] == "two|"
         assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("", "/app/x")
+
+
+def test_main_server_where_no_virtual_host_listens(site_router: SiteRouter) -> None:
+    for host in ("www.example.com", "main.test", "elsewhere.test"):
+        env = get(site_router, "/x", host, index=2)
+        assert env["mod_wsgi.application_group"] == "main|", host
 
 
 @pytest.mark.parametrize("path,group,script_name,path_info", [

@@ -174,3 +174,12 @@ def test_parser_limits_are_arguments() -> None:
     long_name = b"GET / HTTP/1.1\r\nHost: x\r\nX-" + b"n" * 9000 + b": v\r\n\r\n"
     env, _, _ = parse_request_head(long_name, limit_request_field_size=20000)
     assert env["HTTP_X_" + "N" * 9000] == "v"
+
+
+def test_route_to_an_unknown_group_is_a_startup_error() -> None:
+    from fastwsgi.errors import StartupError
+    from fastwsgi.routing import SiteHandlers
+    from fastwsgi.site import Route
+    handlers = SiteHandlers(site(), HttpConfig(), [], False, True)
+    with pytest.raises(StartupError, match="f.conf:3: no daemon process group named 'nope'"):
+        handlers.for_route(Route("/a", "/a", "/x.wsgi", "nope", "", "f.conf:3"))
