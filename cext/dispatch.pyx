@@ -272,14 +272,34 @@ cdef class SiteApp(RequestHandler):
                     return False
                 _log.error("No WSGI application for %s %s on virtual host %s: answered 404.",
                            env["REQUEST_METHOD"], path, vhost.name)
-                self.answer(conn, c, 404, not h.chunked and h.content_length <= 0, env)
-                return False
+                return self._not_found(conn, env, h, c)
             env["mod_wsgi.process_group"] = route.process_group
             env["mod_wsgi.application_group"] = route.application_group
             env["mod_wsgi.callable_object"] = route.callable_object
             return route.handler.handle(conn, env, h, c, slot)
         finally:
             access_log_use_set(0)
+
+    cdef bint _not_found(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
+        """404; the connection stays open when there is no body to skip (as Apache)."""
+        cdef bint no_body = not h.chunked and h.content_length <= 0
+        cdef bint keep = h.keep_alive and no_body
+        if not keep:
+            self.answer(conn, c, 404, no_body, env)
+            return False
+        access_log_request(env, 404, 0)
+        try:
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\n" + date_header() + _SERVER_LINE
+                         + (_NOT_FOUND_10 if h.minor == 0 else _NOT_FOUND_11))
+        except OSError:
+            return False
+        return True
+
+
+cdef bytes _NOT_FOUND_11 = (b"Content-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
+                            b"Not Found\n")
+cdef bytes _NOT_FOUND_10 = (b"Content-Type: text/plain\r\nContent-Length: 10\r\n"
+                            b"Connection: keep-alive\r\n\r\nNot Found\n")
 
 
 cdef str _merge_slashes(str path):

@@ -17,6 +17,8 @@ import json
 import os
 import re
 import signal
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,7 @@ ECHO = str(SITE_APPS / "echo.wsgi")
 SECOND = str(SITE_APPS / "second.wsgi")
 BROKEN = str(SITE_APPS / "broken.wsgi")
 WHOAMI = str(SITE_APPS / "whoami.wsgi")
+COUNTED = str(SITE_APPS / "counted.wsgi")
 COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
 COMMON = '%h %l %u %t "%r" %>s %b'
 
@@ -53,6 +56,7 @@ def build_site(tmp: str, sockets: dict[str, str], **kw: object) -> Site:
                          route("/emb", "/emb", ECHO, "", "emb-group"),
                          route("/other", "/other", ECHO, "", "", callable_object="other"),
                          route("/broken", "/broken", BROKEN, "", ""),
+                         route("/counted", "/counted", COUNTED, "", ""),
                          route("/dir", "/dir", str(SITE_APPS) + "/", "", ""),
                          route(r"^/m/([a-z]+)", None, str(SITE_APPS) + r"/\1.wsgi", "beta",
                                pattern=r"^/m/([a-z]+)"),
@@ -95,7 +99,9 @@ def site_router(daemons: dict[str, FastWSGI]) -> Iterator[SiteRouter]:
     site = build_site(tmp, {n: d.socket_path for n, d in daemons.items()},
                       limit_request_line=1000, limit_request_fields=20,
                       limit_request_field_size=500, embedded_imports=[(SECOND, "preloaded")])
-    with SiteRouter(site, threads=4, tmpdir=tmp) as router:
+    router = SiteRouter(site, threads=4, tmpdir=tmp)
+    router.env["FW_IMPORT_LOG"] = os.path.join(tmp, "imports")
+    with router:
         yield router
 
 
@@ -222,6 +228,43 @@ def test_access_logs_reopen_on_sigusr1(site_router: SiteRouter) -> None:
     get(site_router, "/after-rotation", "other.test")
     wait_for(lambda: "after-rotation" in other.read_text(), 10, "line after the rotation")
     assert "after-rotation" not in rotated.read_text()
+
+
+def test_embedded_script_loads_once_under_concurrent_first_requests(
+        site_router: SiteRouter) -> None:
+    results: list[tuple[int, bytes]] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        site_router.request("/counted", "www.example.com"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [(200, b"counted")] * 4
+    assert len(Path(site_router.tmpdir, "imports").read_text().splitlines()) == 1
+
+
+def test_keep_alive_connection_across_virtual_hosts(site_router: SiteRouter) -> None:
+    family, address = site_router.addresses[0]
+    with socket.create_connection(address, timeout=10) as s:
+        s.sendall(b"GET /app/one HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+                  b"GET /two HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                  b"GET /nothing HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+                  b"GET /emb/three HTTP/1.1\r\nHost: www.example.com\r\n"
+                  b"Connection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"200", b"404", b"200"], data
+    bodies = [json.loads(m) for m in re.findall(rb"\{[^{}]*\}", data)]
+    assert [b["SCRIPT_FILENAME"] for b in bodies] == [ECHO, SECOND, ECHO]
+    assert [b["PATH_INFO"] for b in bodies] == ["/one", "/two", "/three"]
+    other = Path(site_router.tmpdir, "other.log")
+    wait_for(lambda: '"GET /two HTTP/1.1"' in other.read_text(), 10, "the vhost's line")
+    assert '"GET /app/one' not in other.read_text() and '"GET /emb/three' not in other.read_text()
 
 
 def test_embedded_import_failure_is_500_with_traceback_in_log(site_router: SiteRouter) -> None:
