@@ -75,9 +75,14 @@ cdef class HttpLoop:
     cdef long long next_sweep_ns
     cdef int rcvbuf               # receive-/send-buffer-size for accepted
     cdef int sndbuf               # connections (UNIX sockets do not inherit them)
+    cdef int limit_line           # LimitRequestLine / LimitRequestFields /
+    cdef int limit_fields         # LimitRequestFieldSize (http_parser.pyx)
+    cdef int limit_field
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
-                  double io_timeout=60.0, int rcvbuf=0, int sndbuf=0):
+                  double io_timeout=60.0, int rcvbuf=0, int sndbuf=0,
+                  int limit_request_line=DEFAULT_LINE, int limit_request_fields=DEFAULT_FIELDS,
+                  int limit_request_field_size=DEFAULT_LINE):
         cdef int i
         self.epfd = -1
         self.wakefd = -1
@@ -96,6 +101,11 @@ cdef class HttpLoop:
         self.io_timeout_ms = timeout_to_ms(io_timeout)
         self.rcvbuf = rcvbuf
         self.sndbuf = sndbuf
+        if limit_request_line < 1 or limit_request_fields < 0 or limit_request_field_size < 1:
+            raise ValueError("HTTP limits must be positive")
+        self.limit_line = limit_request_line
+        self.limit_fields = limit_request_fields
+        self.limit_field = limit_request_field_size
         open_event_set(&self.epfd, &self.wakefd, WAKE_TAG)
         for i in range(self.nlisten):
             self.lfds[i] = fds[i]
@@ -336,44 +346,48 @@ cdef class HttpLoop:
         cdef hconn *c = NULL
         cdef http_head h
         cdef dict env
-        while True:
-            c = self._next(c, &h, False)
-            if c is NULL:
-                with nogil:
-                    access_log_flush()  # lines reach the file before we wait
-                    c = self._next(NULL, &h, True)
-            if c is NULL:
-                return
-            if h.error:
+        init_head_limits(&h, self.limit_line, self.limit_fields, self.limit_field)
+        try:
+            while True:
+                c = self._next(c, &h, False)
+                if c is NULL:
+                    with nogil:
+                        access_log_flush()  # lines reach the file before we wait
+                        c = self._next(NULL, &h, True)
+                if c is NULL:
+                    return
+                if h.error:
+                    conn.attach(c)
+                    try:
+                        handler.on_error(conn, h.error, h.why.decode("ascii"))
+                    finally:
+                        conn.detach()
+                        self.close_conn(c)
+                        c = NULL
+                    continue
+                env = head_environ(c.buf + c.rpos, &h)
+                c.rpos += h.length  # _next scanned and validated it
+                c.head_started_ns = 0
+                c.requests += 1
+                if self.stopping:
+                    h.keep_alive = False  # the response says Connection: close
                 conn.attach(c)
+                keep = False
                 try:
-                    handler.on_error(conn, h.error, h.why.decode("ascii"))
+                    keep = handler.handle(conn, env, &h, c, slot)
                 finally:
                     conn.detach()
-                    self.close_conn(c)
-                    c = NULL
-                continue
-            env = head_environ(c.buf + c.rpos, &h)
-            c.rpos += h.length  # _next scanned and validated it
-            c.head_started_ns = 0
-            c.requests += 1
-            if self.stopping:
-                h.keep_alive = False  # the response says Connection: close
-            conn.attach(c)
-            keep = False
-            try:
-                keep = handler.handle(conn, env, &h, c, slot)
-            finally:
-                conn.detach()
-                if not keep or self.stopping or c.fd < 0:
-                    self.close_conn(c)
-                    c = NULL
-                elif c.rend == c.rpos:
-                    # Nothing pipelined: the client is reading our response,
-                    # so a recv now would only say EAGAIN. Park at once.
-                    c.rpos = c.rend = 0
-                    self._park(c)
-                    c = NULL
+                    if not keep or self.stopping or c.fd < 0:
+                        self.close_conn(c)
+                        c = NULL
+                    elif c.rend == c.rpos:
+                        # Nothing pipelined: the client is reading our response,
+                        # so a recv now would only say EAGAIN. Park at once.
+                        c.rpos = c.rend = 0
+                        self._park(c)
+                        c = NULL
+        finally:
+            free_head_limits(&h)
 
     def stop(self):
         """Stop accepting, close idle connections, wake every waiting thread."""

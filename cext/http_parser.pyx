@@ -7,8 +7,11 @@
 #    (400, 414, 431, 501, 505, 417). It records spans (offsets) only.
 # 2. Limits are enforced while the head is still incomplete, so a client
 #    cannot make us buffer more than MAX_HEAD bytes: a request line over
-#    MAX_LINE -> 414; a field line over MAX_LINE, more than MAX_FIELDS fields
-#    or a head over MAX_HEAD -> 431.
+#    h.max_line -> 414; a field line over h.max_field, more than
+#    h.max_fields fields or a head over MAX_HEAD -> 431. The three are
+#    Apache's LimitRequestLine / LimitRequestFieldSize / LimitRequestFields
+#    (defaults DEFAULT_LINE / DEFAULT_FIELDS), per HTTP loop; the caller
+#    sets them and gives names/values room for max_fields (init_head_limits).
 # 3. Everything that decides where the body ends is checked here, once:
 #    Content-Length digits only and given once; Transfer-Encoding a single
 #    final `chunked`; never both; no chunked on HTTP/1.0. Bare CR or LF,
@@ -24,8 +27,9 @@
 
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 
-DEF MAX_LINE = 8190
-DEF MAX_FIELDS = 100
+DEF DEFAULT_LINE = 8190
+DEF DEFAULT_FIELDS = 100
+DEF MAX_NAME = 8190          # longest field name turned into a CGI key on the stack
 DEF MAX_HEAD = 65536
 DEF MAX_CL_DIGITS = 19
 
@@ -43,8 +47,11 @@ cdef struct http_head:
     span query                # after '?', len -1 when there is no '?'
     int minor                 # HTTP/1.<minor>
     int nfields
-    span names[MAX_FIELDS]
-    span values[MAX_FIELDS]
+    int max_line              # LimitRequestLine
+    int max_fields            # LimitRequestFields (names/values hold as many)
+    int max_field             # LimitRequestFieldSize
+    span *names
+    span *values
     long long content_length  # -1 when absent
     bint chunked
     bint keep_alive
@@ -200,20 +207,20 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
         pos += 2
     if pos < n and p[pos] == b'\n':
         return _fail(h, 400, "bare LF before the request line")
-    if pos > MAX_LINE:
+    if pos > h.max_line:
         return _fail(h, 400, "too many empty lines before the request line")
     h.start = pos
     # -- request line ------------------------------------------------------
     lf = <const char *>memchr(p + pos, b'\n', n - pos)
     if lf is NULL:
-        if n - pos > MAX_LINE + 1:  # + 1: the CR of a maximal line may be here
+        if n - pos > h.max_line + 1:  # + 1: the CR of a maximal line may be here
             return _fail(h, 414, "request line too long")
         return 0
     eol = lf - p
     if eol == pos or p[eol - 1] != b'\r':
         return _fail(h, 400, "bare LF in the request line")
     line_end = eol - 1
-    if line_end - pos > MAX_LINE:
+    if line_end - pos > h.max_line:
         return _fail(h, 414, "request line too long")
     i = pos
     while i < line_end and _HTOKEN[<unsigned char>p[i]]:
@@ -262,7 +269,7 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
             return _fail(h, 400, "obsolete line folding")
         lf = <const char *>memchr(p + pos, b'\n', n - pos)
         if lf is NULL:
-            if n - pos > MAX_LINE + 1:
+            if n - pos > h.max_field + 1:
                 return _fail(h, 431, "header field too long")
             if n > MAX_HEAD:
                 return _fail(h, 431, "request head too large")
@@ -271,9 +278,9 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
         if p[eol - 1] != b'\r':
             return _fail(h, 400, "bare LF in a header field")
         line_end = eol - 1
-        if line_end - pos > MAX_LINE:
+        if line_end - pos > h.max_field:
             return _fail(h, 431, "header field too long")
-        if h.nfields >= MAX_FIELDS:
+        if h.nfields >= h.max_fields:
             return _fail(h, 431, "too many header fields")
         if eol + 1 > MAX_HEAD:
             return _fail(h, 431, "request head too large")
@@ -406,15 +413,19 @@ cdef str _method_str(const char *p, Py_ssize_t n):
 
 cdef object _cgi_key(const char *p, Py_ssize_t n):
     """'User-Agent' -> 'HTTP_USER_AGENT'; None for names to drop."""
-    cdef char buf[MAX_LINE + 8]
+    cdef char buf[MAX_NAME + 8]
     cdef Py_ssize_t i
     cdef int c
+    cdef str name
     if _ieq(p, n, b"content-type", 12):
         return "CONTENT_TYPE"
     if _ieq(p, n, b"content-length", 14):
         return "CONTENT_LENGTH"
     if _ieq(p, n, b"proxy", 5):
         return None
+    if n > MAX_NAME:  # only with a LimitRequestFieldSize above the default
+        name = PyUnicode_DecodeLatin1(p, n, NULL)
+        return None if "_" in name else "HTTP_" + name.upper().replace("-", "_")
     memcpy(buf, b"HTTP_", 5)
     for i in range(n):
         c = <unsigned char>p[i]
@@ -448,6 +459,32 @@ cdef dict head_environ(const char *p, http_head *h):
     return env
 
 
+cdef int init_head_limits(http_head *h, int max_line, int max_fields,
+                          int max_field) except -1:
+    """Set the limits and allocate names/values for max_fields (free_head_limits).
+
+    max_fields 0 is unlimited (Apache's rule): as many as MAX_HEAD can hold.
+    """
+    if max_fields == 0 or max_fields > MAX_HEAD // 4:  # 'a:' CR LF: 4 bytes a field
+        max_fields = MAX_HEAD // 4
+    h.max_line = max_line
+    h.max_fields = max_fields
+    h.max_field = max_field
+    h.names = <span *>malloc(max(max_fields, 1) * sizeof(span))
+    h.values = <span *>malloc(max(max_fields, 1) * sizeof(span))
+    if h.names is NULL or h.values is NULL:
+        free_head_limits(h)
+        raise MemoryError()
+    return 0
+
+
+cdef void free_head_limits(http_head *h) noexcept:
+    free(h.names)
+    free(h.values)
+    h.names = NULL
+    h.values = NULL
+
+
 class HTTPParseError(ValueError):
     """A request head refused by the parser; .status is the answer to give."""
 
@@ -457,7 +494,9 @@ class HTTPParseError(ValueError):
         self.reason = reason
 
 
-def parse_request_head(data):
+def parse_request_head(data, int limit_request_line=DEFAULT_LINE,
+                       int limit_request_fields=DEFAULT_FIELDS,
+                       int limit_request_field_size=DEFAULT_LINE):
     """Parse a request head from bytes (for tests and tools).
 
     Returns None while incomplete, else (environ, head_length, info) where info
@@ -469,12 +508,16 @@ def parse_request_head(data):
     cdef Py_ssize_t n = view.shape[0], r
     if n == 0:
         return None
-    r = scan_head(<const char *>&view[0], n, &h)
-    if r == 0:
-        return None
-    if r < 0:
-        raise HTTPParseError(h.error, h.why.decode("ascii"))
-    env = head_environ(<const char *>&view[0], &h)
+    init_head_limits(&h, limit_request_line, limit_request_fields, limit_request_field_size)
+    try:
+        r = scan_head(<const char *>&view[0], n, &h)
+        if r == 0:
+            return None
+        if r < 0:
+            raise HTTPParseError(h.error, h.why.decode("ascii"))
+        env = head_environ(<const char *>&view[0], &h)
+    finally:
+        free_head_limits(&h)
     return env, r, {"content_length": h.content_length, "chunked": bool(h.chunked),
                     "keep_alive": bool(h.keep_alive),
                     "expect_continue": bool(h.expect_continue), "minor": h.minor}

@@ -85,6 +85,9 @@ def set_shutdown_deadline(seconds: float) -> None: ...
 # access_log.pyx
 def access_log_open(fd: int) -> int: ...
 def access_log_flush_now() -> None: ...
+def access_log_add_sink(fd: int, common: bool = ...) -> int: ...
+def access_log_define_set(sinks: list[int]) -> int: ...
+def access_log_sink_fd(index: int, fd: int) -> int: ...
 
 # The router's relay (cext/handler.pyx, cext/relay*.pyx).
 class RequestHandler:
@@ -129,3 +132,36 @@ def histogram_percentiles(hist: Any, quantiles: Iterable[float]) -> list[float]:
 def loadgen_parse_response(
     pieces: Iterable[bytes], is_head: bool = ...,
 ) -> tuple[str, int, bool, int]: ...
+# The router of a whole Site (cext/dispatch.pyx; tables from fastwsgi/routing.py).
+class SiteRoute:
+    prefix: str
+    mount: str | None
+    script: str
+    process_group: str
+    application_group: str
+    callable_object: str
+    source: str
+    regex: Any
+    handler: RequestHandler | None
+    def __init__(self, prefix: str, mount: str | None, script: str, process_group: str,
+                 application_group: str, callable_object: str, source: str,
+                 regex: Any = ..., parts: list[str | int] | None = ...) -> None: ...
+
+class SiteHost:
+    name: str
+    log_set: int
+    def __init__(self, name: str, routes: list[SiteRoute], log_set: int) -> None: ...
+    def route(self, path: str) -> tuple[SiteRoute, str, str, str] | None: ...
+
+class HostChooser:
+    def __init__(self, exact: dict[str, tuple[int, SiteHost]],
+                 wild: list[tuple[int, Any, SiteHost]], default: SiteHost) -> None: ...
+    def pick(self, host: str | None) -> SiteHost: ...
+
+class ListenerMap:
+    def __init__(self, fixed: HostChooser | None, by_address: dict[str, HostChooser] | None = ...,
+                 fallback: HostChooser | None = ...) -> None: ...
+
+class SiteApp(RequestHandler):
+    def __init__(self, maps: list[ListenerMap], server_addresses: list[tuple[str, str]],
+                 limit_request_body: int = ..., drain_limit: int = ...) -> None: ...

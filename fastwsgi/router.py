@@ -1,11 +1,16 @@
-"""A router process: HTTP from clients, relayed to a daemon group's UNIX socket.
+"""A router process: HTTP from clients, relayed to daemon groups' UNIX sockets.
 
 Like a Daemon it is built before the fork and run after it, and it is
-supervised the same way (replaced when it dies, with the same back-off). It
-never imports the application: its `threads` threads run the same HTTP event
-loop as an HTTP-listening daemon (cext/http_loop.pyx), with a RelayApp
-(cext/relay.pyx) in place of the application. SIGTERM/SIGINT stop it:
-listeners close, requests in flight finish within graceful-timeout.
+supervised the same way (replaced when it dies, with the same back-off). Its
+`threads` threads run the same HTTP event loop as an HTTP-listening daemon
+(cext/http_loop.pyx) with, in place of the application, either a RelayApp
+(cext/relay_app.pyx) in front of one group (`serve --router`: it never
+imports application code), or a SiteApp (cext/dispatch.pyx, tables from
+fastwsgi/routing.py) in front of a whole Site: virtual hosts, routes, several
+groups, and applications embedded in the router process itself. A Site's
+router opens its logs, then drops to Site.user/Site.group (when started as
+root), then loads embedded applications. SIGTERM/SIGINT stop it: listeners
+close, requests in flight finish within graceful-timeout.
 """
 
 from __future__ import annotations
@@ -13,19 +18,28 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
-from fastwsgi import exitcodes
+from fastwsgi import exitcodes, privileges
 from fastwsgi._cext import (
     Conn,
     HttpLoop,
     RelayApp,
+    RequestHandler,
     watchdog_set_log_fd,
 )
-from fastwsgi.access_log import close_access_log, open_access_log, reopen_access_log
+from fastwsgi.access_log import (
+    SiteAccessLogs,
+    close_access_log,
+    open_access_log,
+    reopen_access_log,
+)
 from fastwsgi.child import CONTROL_SIGNALS, enter_child, join_all, run_child
-from fastwsgi.config import RouterConfig
+from fastwsgi.config import BY_NAME, RouterConfig
+from fastwsgi.errors import StartupError
 from fastwsgi.log import log, reopen, stream_fileno
 from fastwsgi.sockets import server_address
 
@@ -45,24 +59,24 @@ class Router:
     def _run(self, supervisor_pid: int) -> int:
         if not enter_child(supervisor_pid):
             return exitcodes.STOPPED
-        cfg, group = self.cfg, self.cfg.group
+        cfg = self.cfg
         # Lines the C code writes without the GIL (408s, relay warnings).
         watchdog_set_log_fd(stream_fileno())
-        open_access_log(cfg.http.access_log)
-        loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
-                        cfg.http.keepalive_timeout, group.socket_timeout)
-        relay = RelayApp(group.name, group.socket_path,
-                         [server_address(s) for s in self.listeners],
-                         group.connect_timeout, group.socket_timeout,
-                         group.receive_buffer_size, group.send_buffer_size,
-                         cfg.http.limit_request_body)
-        threads = [threading.Thread(target=self._worker, args=(loop, relay),
+        addresses = [server_address(s) for s in self.listeners]
+        if cfg.site is None:
+            built = self._group_router(addresses)
+        else:
+            try:
+                built = self._site_router(addresses)
+            except StartupError as exc:
+                log.error("Router process (pid=%d) could not start: %s", os.getpid(), exc)
+                return exitcodes.BOOT_FAILED
+        loop, handler, graceful, reopen_logs = built
+        threads = [threading.Thread(target=self._worker, args=(loop, handler),
                                     name=f"router-{i}", daemon=True)
                    for i in range(cfg.threads)]
         for t in threads:
             t.start()
-        log.info("Router process for daemon group '%s' (pid=%d) relaying to unix:%s with "
-                 "%d threads.", group.name, os.getpid(), group.socket_path, cfg.threads)
         os.write(self.status_fd, b"R%d\n" % os.getpid())
         while True:
             sig = signal.sigwait(CONTROL_SIGNALS)
@@ -71,19 +85,64 @@ class Router:
             if sig == signal.SIGUSR1:
                 reopen()
                 watchdog_set_log_fd(stream_fileno())
-                reopen_access_log(cfg.http.access_log)
+                reopen_logs()
         loop.stop()
-        busy = join_all(threads, group.graceful_timeout)
+        busy = join_all(threads, graceful)
         if busy:
             log.warning("Router process for '%s' (pid=%d) exiting with %d requests still "
-                        "being relayed after graceful-timeout %gs.", group.name, os.getpid(),
-                        busy, group.graceful_timeout)
+                        "being served after graceful-timeout %gs.", cfg.name, os.getpid(),
+                        busy, graceful)
         close_access_log()
         return exitcodes.STOPPED
 
+    def _group_router(self, addresses: list[tuple[str, str]]
+                      ) -> tuple[HttpLoop, RequestHandler, float, Callable[[], None]]:
+        """`serve --router`: every request relayed to one group."""
+        cfg, group = self.cfg, self.cfg.group
+        assert group is not None
+        open_access_log(cfg.http.access_log)
+        loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
+                        cfg.http.keepalive_timeout, group.socket_timeout)
+        relay = RelayApp(group.name, group.socket_path, addresses,
+                         group.connect_timeout, group.socket_timeout,
+                         group.receive_buffer_size, group.send_buffer_size,
+                         cfg.http.limit_request_body)
+        log.info("Router process for daemon group '%s' (pid=%d) relaying to unix:%s with "
+                 "%d threads.", group.name, os.getpid(), group.socket_path, cfg.threads)
+        return loop, relay, group.graceful_timeout, lambda: reopen_access_log(
+            cfg.http.access_log)
+
+    def _site_router(self, addresses: list[tuple[str, str]]
+                     ) -> tuple[HttpLoop, RequestHandler, float, Callable[[], None]]:
+        """`run -f`: a whole Site; logs open as root, then the identity drop."""
+        from fastwsgi.routing import build_site_app  # the Site's modules only here
+        cfg, site = self.cfg, self.cfg.site
+        logs = SiteAccessLogs()
+        # Opened before the drop, as Apache opens its logs as root;
+        # build_site_app finds them again (log_set is memoised).
+        for v in [site.main, *site.vhosts]:
+            logs.log_set(v.access_logs or site.main.access_logs)
+        if privileges.applies() and (site.user is not None or site.group is not None):
+            privileges.drop(privileges.resolve(site.user, site.group))
+        if site.python_path:
+            sys.path[:0] = [p for p in site.python_path if p not in sys.path]
+        loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
+                        cfg.http.keepalive_timeout, site.timeout,
+                        limit_request_line=site.limit_request_line,
+                        limit_request_fields=site.limit_request_fields,
+                        limit_request_field_size=site.limit_request_field_size)
+        app, handlers = build_site_app(site, cfg.http, self.listeners, addresses, logs,
+                                       multiprocess=cfg.processes > 1,
+                                       multithread=cfg.threads > 1)
+        handlers.embedded.preload(site.embedded_imports)
+        log.info("Router process (pid=%d) serving %d virtual hosts and %d daemon groups "
+                 "with %d threads.", os.getpid(), len(site.vhosts), len(site.groups),
+                 cfg.threads)
+        return loop, app, BY_NAME["graceful-timeout"].default, logs.reopen
+
     @staticmethod
-    def _worker(loop: HttpLoop, relay: RelayApp) -> None:
+    def _worker(loop: HttpLoop, handler: RequestHandler) -> None:
         try:
-            loop.serve(relay, Conn(), -1)
+            loop.serve(handler, Conn(), -1)
         except BaseException:
             log.exception("Router thread failed:")
