@@ -13,7 +13,7 @@ from fastwsgi.site import Site
 from tests.support.server import FastWSGI
 from tests.support.waiting import wait_for
 
-SERVING = re.compile(r"Router for daemon group '[^']*' serving HTTP on "
+SERVING = re.compile(r"Router(?: for daemon group)? '[^']*' serving HTTP on "
                      r"http://(?:\[([^\]]+)\]|([^:/]+)):(\d+)\.$", re.M)
 SITE_APPS = Path(__file__).resolve().parent / "site_apps"
 
