@@ -458,6 +458,13 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
             if sent > 0:
                 r.opos += sent
                 note_activity()
+                if r.phase == P_BODY and r.uend > r.upos:
+                    # The send made room in the client's buffer: what waits
+                    # in the daemon's buffer can move now. Waiting instead
+                    # would sleep with both buffers stuck (a full daemon
+                    # buffer is not polled for input) until something else
+                    # woke us: seen as 5 s stalls, the daemon's linger.
+                    continue
             elif sent < 0 and errno != EAGAIN and errno != EINTR:
                 return R_CLIENT_GONE
         if r.phase == P_DONE and r.oend == r.opos:

@@ -198,6 +198,18 @@ def test_16mib_answer_to_16mib_upload_unread_by_the_app(fresh: list[RouterServer
     assert not server.errors(), server.errors()
 
 
+def test_unread_uploads_with_os_default_buffers_never_stall(fresh: list[RouterServer]) -> None:
+    # With the OS's buffer sizes, a client send could drain the router's
+    # output buffer exactly while its daemon-side buffer was full; the relay
+    # then slept until the daemon closed (its 5 s linger). socket-timeout 3 s
+    # turns such a stall into a visible truncation and a logged timeout.
+    server = start(fresh, "--socket-timeout", "3")
+    for _ in range(6):
+        r, _ = _upload_16mib(server, f"/big?n={16 * MiB}")
+        assert r.status == 200 and len(r.body) == 16 * MiB
+    assert not server.errors(), server.errors()
+
+
 def test_16mib_answer_to_16mib_upload_read_first(fresh: list[RouterServer]) -> None:
     server = start(fresh, "--receive-buffer-size", "4096", "--send-buffer-size", "4096")
     r, body = _upload_16mib(server, f"/big-read?n={16 * MiB}")
