@@ -411,6 +411,7 @@ cdef class HttpApp(RequestHandler):
     cdef bint _handle(self, Conn conn, dict env, http_head *h, hconn *c) except? True:
         cdef InputStream stream
         cdef Response response
+        cdef bint keep
         if not self.admit(conn, env, h, c):
             return False
         if self.queue_timeout > 0 and self._queue_expired(conn, env):
@@ -427,12 +428,22 @@ cdef class HttpApp(RequestHandler):
         response.stream = stream
         complete = run_app(self.app, env, response)
         access_log_request(env, response.code, response.body_sent)
-        if not complete or response.truncated or stream.bad or not response.keep_alive:
+        if not complete or response.truncated or stream.bad:
             return False
-        try:
-            return stream.drain(self.drain_limit)
-        except ClientDisconnected:
-            return False
+        keep = response.keep_alive
+        if keep:
+            try:
+                keep = stream.drain(self.drain_limit)
+            except ClientDisconnected:
+                return False
+        if not keep and not stream.done and not stream.pending_continue and c.fd >= 0:
+            # The body is still coming and the connection closes: a plain
+            # close would answer it with a reset that can destroy the end of
+            # the response in flight (the client's kernel drops what it had
+            # not delivered yet). Half-close and drop the rest for a moment.
+            with nogil:
+                linger_close_prepare(c.fd)
+        return keep
 
     cdef bint _queue_expired(self, Conn conn, dict env) except? True:
         """queue-timeout on the HTTP side: only an upstream's X-Request-Start can

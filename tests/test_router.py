@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from fastwsgi._cext import ChunkedDecoder, parse_response_head
-from tests.support.http_server import Reader, Response
+from tests.support.http_server import HttpServer, Reader, Response
 from tests.support.router_server import RouterServer
 from tests.support.waiting import wait_for
 
@@ -142,7 +142,7 @@ def test_chunked_upload_is_relayed_as_a_streamed_body(router: RouterServer) -> N
     assert (f["cl"], f["stream"], f["terminated"], f["te"]) == ("-", "1", "True", "-")
 
 
-def _upload_16mib(server: RouterServer, path: str) -> tuple[Response, bytes]:
+def _upload_16mib(server: HttpServer, path: str) -> tuple[Response, bytes]:
     body = os.urandom(16 * MiB)
     sock = server.connect(timeout=30)
     errors: list[BaseException] = []
@@ -208,6 +208,17 @@ def test_unread_uploads_with_os_default_buffers_never_stall(fresh: list[RouterSe
         r, _ = _upload_16mib(server, f"/big?n={16 * MiB}")
         assert r.status == 200 and len(r.body) == 16 * MiB
     assert not server.errors(), server.errors()
+
+
+def test_unread_uploads_answered_by_a_daemon_serving_http_itself() -> None:
+    # One hop, no router: the daemon closes with the body still coming, so it
+    # must half-close and drop the rest for a moment; a plain close resets
+    # the connection and the client loses the end of the response.
+    with HttpServer("router_app:application", "--threads", "2") as server:
+        for _ in range(6):
+            r, _ = _upload_16mib(server, f"/big?n={16 * MiB}")
+            assert r.status == 200 and len(r.body) == 16 * MiB
+        assert "[error]" not in server.log(), server.log()
 
 
 def test_16mib_answer_to_16mib_upload_read_first(fresh: list[RouterServer]) -> None:
