@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastwsgi.benchtool.report import fmt as fmt_num
+from fastwsgi.benchtool.report import format_table
+
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 
 
@@ -84,23 +87,6 @@ def ratio_rows(summary: dict[str, dict[str, Any]], subjects: Sequence[str],
                              else ratio >= target.factor,
                              "note": None if ratio is not None else (why or "no data")})
     return rows
-
-
-def fmt_num(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-                 right: Sequence[int] = ()) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = [c.rjust(w) if i in right else c.ljust(w)
-               for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def results_table(summary: dict[str, dict[str, Any]], scenarios: Sequence[str],

@@ -102,13 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_command(args: argparse.Namespace) -> int:
     """`fastwsgi check -f FILE`: 0 and the report, or 2 and the error."""
-    from fastwsgi.apacheconf import load_site
+    from fastwsgi.apacheconf import load_site_for_command
     from fastwsgi.checkreport import format_site
-    logmod.setup(None, "warning")
-    try:
-        site = load_site(args.file)
-    except ConfigError as exc:
-        print(f"fastwsgi: {exc}", file=sys.stderr)
+    site = load_site_for_command(args.file)
+    if site is None:
         return 2
     sys.stdout.write(format_site(site))
     return 0

@@ -64,21 +64,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.router_processes < 1 or args.router_threads < 1:
         print("fastwsgi: --router-processes and --router-threads must be >= 1", file=sys.stderr)
         return 2
-    try:
-        from fastwsgi.apacheconf import load_site
-    except ImportError as exc:
-        print(f"fastwsgi: cannot read configuration files: {exc}", file=sys.stderr)
-        return 2
-    # Reading warnings (a skipped directive each) go to standard error, as
-    # Apache's start-up warnings do; the site's own log is set up after.
-    logmod.setup(None, "warning")
-    try:
-        site = load_site(args.file)
-    except ConfigError as exc:
-        print(f"fastwsgi: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"fastwsgi: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    from fastwsgi.apacheconf import load_site_for_command
+    site = load_site_for_command(args.file)
+    if site is None:
         return 2
     return run_site(site, router_processes=args.router_processes,
                     router_threads=args.router_threads, error_log=args.error_log,

@@ -60,14 +60,17 @@ the question has no Apache answer):
 from __future__ import annotations
 
 import os
+import sys
 
+from fastwsgi import log as logmod
 from fastwsgi.apacheconf.build import Builder
 from fastwsgi.apacheconf.contexts import Collector
 from fastwsgi.apacheconf.lexer import ReadState, read_file
+from fastwsgi.errors import ConfigError
 from fastwsgi.log import log
 from fastwsgi.site import Site
 
-__all__ = ["load_site"]
+__all__ = ["load_site", "load_site_for_command"]
 
 
 def load_site(path: str) -> Site:
@@ -90,3 +93,17 @@ def load_site(path: str) -> Site:
     site.warnings = warnings
     site.files = state.files
     return site
+
+
+def load_site_for_command(path: str) -> Site | None:
+    """load_site for ``check`` and ``run``: warnings and the error on stderr; None on error."""
+    # Reading warnings (a skipped directive each) go to standard error, as
+    # Apache's start-up warnings do; a site's own log is set up after.
+    logmod.setup(None, "warning")
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        print(f"fastwsgi: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"fastwsgi: {path}: {exc.strerror or exc}", file=sys.stderr)
+    return None

@@ -16,7 +16,6 @@ import http.client
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import stop_process_group
 from tests.support.waiting import wait_for
 
 APACHE_BIN = "/usr/sbin/apache2"
@@ -192,22 +192,7 @@ class Apache:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM to the process group; SIGKILL the group if it outlives timeout."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=5)
+        stop_process_group(self.proc, timeout, term_group=True)
         self.proc = None
 
     def cleanup(self) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from fastwsgi.client import can_connect
+from tests.support.procs import stop_process_group
 from tests.support.waiting import wait_for
 
 __all__ = ["FastWSGI", "can_connect", "short_tmpdir"]
@@ -91,20 +91,7 @@ class FastWSGI:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=5)
+        stop_process_group(self.proc, 15)
 
     def __enter__(self) -> FastWSGI:
         # __exit__ does not run when __enter__ raises: a server that failed to

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from fastwsgi.config import GroupConfig, HttpConfig, parse_options
 from fastwsgi.site import DaemonGroup, Site, VirtualHost
+from tests.support.procs import stop_process_group
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,20 +127,7 @@ class SiteServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=5)
+        stop_process_group(self.proc, 15)
 
 
 def _ppid(pid: int) -> int:

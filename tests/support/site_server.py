@@ -12,12 +12,12 @@ import ast
 import http.client
 import os
 import pwd
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.procs import stop_process_group
 from tests.support.server import ROOT, short_tmpdir
 from tests.support.waiting import wait_for
 
@@ -134,20 +134,7 @@ class SiteServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=5)
+        stop_process_group(self.proc, 20)
 
     def __enter__(self) -> SiteServer:
         return self.start()
