@@ -7,7 +7,6 @@ calls after load_site() (tests/support/site_launcher.py).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -24,7 +23,6 @@ from tests.support.site_launcher import SiteServer
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[1]
-HAVE_PARSER = importlib.util.find_spec("fastwsgi.apacheconf") is not None
 
 
 def fastwsgi(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:
@@ -55,12 +53,10 @@ def test_a_file_with_an_error_is_refused_with_exit_2(tmp):
     assert result.returncode == 2
     assert result.stderr.startswith("fastwsgi: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
-    if HAVE_PARSER:
-        assert result.stderr.startswith(f"fastwsgi: {conf}:1: ")
+    assert result.stderr.startswith(f"fastwsgi: {conf}:1: ")
     assert os.listdir(tmp) == ["site.conf"]  # nothing started, no socket, no log
 
 
-@pytest.mark.skipif(not HAVE_PARSER, reason="fastwsgi.apacheconf not merged yet")
 def test_a_missing_file_is_refused(tmp):
     result = fastwsgi("run", "-f", os.path.join(tmp, "absent.conf"), cwd=tmp)
     assert result.returncode == 2 and result.stderr.startswith("fastwsgi: ")

@@ -2,8 +2,9 @@
 
 The first tests run the example at the end of the spec (two virtual hosts, two
 daemon groups as two users, processes=2 threads=25) as it is written, with
-only the port, the users (created for the test) and the `...` (a
-WSGIScriptAlias) filled in. The others check routing by Host and prefix,
+the port, the users (created for the test) and the `...` (a WSGIScriptAlias)
+filled in, plus two lines: a Listen on the test's free port and a
+WSGISocketPrefix, so that the test can find the group sockets. The others check routing by Host and prefix,
 embedded applications, a broken configuration, and real Apache in front
 through mod_proxy_http.
 """
