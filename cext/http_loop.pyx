@@ -9,7 +9,12 @@
 #    application, and writes the response. No request is handed between
 #    threads. Then it parses any pipelined bytes, or parks the connection
 #    back in the set and waits again. An idle keep-alive connection costs an
-#    entry in the set, never a thread.
+#    entry in the set, never a thread. A thread that just answered still
+#    holds the GIL, so it first looks for more ready work without waiting
+#    (no GIL round trip), unless other threads already hold a request and
+#    wait for the GIL (gil_waiters): then it lets go, so that their clients
+#    do not wait a switch interval each (the p99 of a CPU-bound app with
+#    15 threads fell about 3x with this, throughput unchanged).
 # 3. Connections are C structs (hconn) in a table indexed by fd. epoll data is
 #    (generation << 32 | fd): a stale event for a closed connection whose fd
 #    number was reused is recognised and ignored. Park/take/close change the
@@ -78,6 +83,7 @@ cdef class HttpLoop:
     cdef int limit_line           # LimitRequestLine / LimitRequestFields /
     cdef int limit_fields         # LimitRequestFieldSize (http_parser.pyx)
     cdef int limit_field
+    cdef int gil_waiters          # threads holding a request, waiting for the GIL
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
                   double io_timeout=60.0, int rcvbuf=0, int sndbuf=0,
@@ -294,6 +300,11 @@ cdef class HttpLoop:
                     break
             if self.stopping and self._drained():
                 return NULL
+            if not block and fw_load_int(&self.gil_waiters) > 0:
+                # Other threads hold requests and wait for the GIL this
+                # thread holds: taking more work now would keep them (and
+                # their clients) waiting a switch interval each. Let go.
+                return NULL
             rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
             if rc < 0 and errno != EINTR:
                 return NULL
@@ -354,6 +365,10 @@ cdef class HttpLoop:
                     with nogil:
                         access_log_flush()  # lines reach the file before we wait
                         c = self._next(NULL, &h, True)
+                        if c is not NULL:
+                            fw_add_int(&self.gil_waiters, 1)
+                    if c is not NULL:
+                        fw_add_int(&self.gil_waiters, -1)
                 if c is NULL:
                     return
                 if h.error:

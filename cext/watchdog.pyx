@@ -36,6 +36,7 @@ cdef extern from "atomics.h" nogil:
     void fw_store_ll(long long *p, long long v)
     int fw_load_int(const int *p)
     int fw_cas_int(int *p, int expected, int desired)
+    int fw_add_int(int *p, int delta)
 
 from libc.stdlib cimport calloc
 

@@ -26,4 +26,9 @@ static inline int fw_cas_int(int *p, int expected, int desired) {
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
+/* Adds delta to *p; the new value. */
+static inline int fw_add_int(int *p, int delta) {
+    return __atomic_add_fetch(p, delta, __ATOMIC_ACQ_REL);
+}
+
 #endif
