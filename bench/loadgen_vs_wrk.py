@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.servers import FastWSGI, Granian, Gunicorn, Running, Server
+from bench.servers import READY, build_servers
+from fastwsgi.benchtool.peers import Running
 from fastwsgi.loadgen import LoadSpec, run_load
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SERVERS: dict[str, type[Server]] = {"fastwsgi": FastWSGI, "granian": Granian,
-                                    "gunicorn": Gunicorn}
+#: The servers it can measure against (bench/servers.py starts them, 2 x 15).
+SERVERS = ("fastwsgi", "granian", "gunicorn")
 WARMUP = 2.0
 
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report: dict[str, Any] = {"settings": vars(args) | {"json": None}, "servers": {}}
     for name in args.servers:
-        server = SERVERS[name]()
+        server = build_servers([name], 0)[0]
         why = server.unavailable()
         if why:
             print(f"{name}: unavailable: {why}")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: wrk -t{args.threads} -c{args.connections} vs builtin "
               f"processes={args.threads} connections={args.connections}, "
               f"{args.duration:g} s x {args.rounds} rounds", flush=True)
-        running = server.start()
+        running = server.start(READY)
         try:
             summary = compare(running, args)
         finally:
