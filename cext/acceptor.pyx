@@ -30,6 +30,8 @@ cdef class Acceptor:
     # hands a ready listener after stop() still returns -1 (exactly N
     # requests for maximum-requests=N).
     cdef volatile int stopping
+    # Threads that took a connection without the GIL and now wait for it.
+    cdef int gil_waiters
 
     def __cinit__(self, fds, int rcvbuf=0, int sndbuf=0):
         cdef int fd
@@ -48,12 +50,32 @@ cdef class Acceptor:
         if self.wakefd >= 0:
             close(self.wakefd)
 
+    cdef int _accept_now(self, int lfd) noexcept nogil:
+        """accept4() on a (non-blocking) listener; the fd with its buffer sizes, or -1."""
+        cdef int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
+        if fd >= 0:
+            if self.rcvbuf:
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &self.rcvbuf, sizeof(int))
+            if self.sndbuf:
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &self.sndbuf, sizeof(int))
+        return fd
+
     def accept(self):
         """Wait for a connection; its fd (non-blocking), or -1 once stopped."""
         cdef epoll_event ev
-        cdef int rc, fd = -1, err = 0
+        cdef int rc, fd = -1, err = 0, lfd
         if self.stopping:
             return -1
+        # The fast path, with the GIL still held from the last request: a
+        # connection already in the backlog is taken without a GIL round
+        # trip (a waiting thread would otherwise grab the GIL in between),
+        # unless other threads hold connections and wait for the GIL: then
+        # this one lets go, as the HTTP loop does (http_loop.pyx, rule 2).
+        if fw_load_int(&self.gil_waiters) == 0:
+            for lfd in self.listen_fds:
+                fd = self._accept_now(lfd)
+                if fd >= 0:
+                    return fd
         with nogil:
             while True:
                 rc = epoll_wait(self.epfd, &ev, 1, STOP_CHECK_MS)
@@ -70,19 +92,18 @@ cdef class Acceptor:
                 if ev.data.u64 == ACCEPTOR_WAKE or self.stopping:
                     fd = -1
                     break
-                fd = accept4(<int>ev.data.u64, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                # A failure to set the buffer sizes was already reported for the listener.
+                fd = self._accept_now(<int>ev.data.u64)
                 if fd >= 0:
-                    # A failure here was already reported for the listener.
-                    if self.rcvbuf:
-                        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &self.rcvbuf, sizeof(int))
-                    if self.sndbuf:
-                        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &self.sndbuf, sizeof(int))
+                    fw_add_int(&self.gil_waiters, 1)
                     break
                 # Lost the race to another thread or process, or the client
                 # gave up in the backlog: wait again. Out of fds: back off a
                 # little instead of spinning on a listener that stays ready.
                 if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
                     poll(NULL, 0, 10)
+        if fd >= 0:
+            fw_add_int(&self.gil_waiters, -1)
         if err:
             raise_errno(err, "epoll_wait")
         return fd
