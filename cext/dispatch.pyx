@@ -289,17 +289,10 @@ cdef class SiteApp(RequestHandler):
             return False
         access_log_request(env, 404, 0)
         try:
-            conn.sendall(b"HTTP/1.1 404 Not Found\r\n" + date_header() + _SERVER_LINE
-                         + (_NOT_FOUND_10 if h.minor == 0 else _NOT_FOUND_11))
+            conn.sendall(error_response(404, True, h.minor))  # wsgi_response.pyx
         except OSError:
             return False
         return True
-
-
-cdef bytes _NOT_FOUND_11 = (b"Content-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
-                            b"Not Found\n")
-cdef bytes _NOT_FOUND_10 = (b"Content-Type: text/plain\r\nContent-Length: 10\r\n"
-                            b"Connection: keep-alive\r\n\r\nNot Found\n")
 
 
 cdef str _merge_slashes(str path):

@@ -71,13 +71,20 @@ def refuse_request(Conn conn, int status, str why):
         pass
 
 
-def error_response(int status, bint keep_alive=False):
-    """A complete plain-text error response for the HTTP side."""
+def error_response(int status, bint keep_alive=False, int minor=1):
+    """A complete plain-text error response for the HTTP side (minor: the client's
+    HTTP/1.x, which says whether keeping the connection must be announced)."""
     reason = _REASONS.get(status, "Error")
     body = f"{reason}\n".encode()
+    if not keep_alive:
+        connection = b"Connection: close\r\n"
+    elif minor == 0:
+        connection = b"Connection: keep-alive\r\n"
+    else:
+        connection = b""
     return (f"HTTP/1.1 {status} {reason}\r\n".encode() + date_header() + _SERVER_LINE
             + b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode()
-            + (_CRLF if keep_alive else b"\r\nConnection: close\r\n") + _CRLF + body)
+            + _CRLF + connection + _CRLF + body)
 
 
 cdef class FileWrapper:
