@@ -1,4 +1,4 @@
-"""Ending a test's subprocess: the one way every support class does it."""
+"""A test's server subprocesses: their logs, whether they died, and how they end."""
 
 from __future__ import annotations
 
@@ -31,3 +31,52 @@ def stop_process_group(proc: subprocess.Popen[bytes] | None, timeout: float = 15
         pass
     if proc.poll() is None:
         proc.wait(timeout=5)
+
+
+class ServerProcess:
+    """What every server subprocess of the tests shares: its logs, death, end.
+
+    Subclasses set proc, tmpdir (standard error goes to tmpdir/stderr.log)
+    and log_path (the server's error log) and start the process themselves.
+    """
+
+    proc: subprocess.Popen[bytes] | None = None
+    tmpdir: str
+    log_path: str
+    #: How the failure message names the process.
+    what = "fastwsgi"
+    #: Seconds a SIGTERM gets before the process group is killed.
+    stop_timeout = 15.0
+
+    def log(self) -> str:
+        return read_text(self.log_path)
+
+    def stderr(self) -> str:
+        return read_text(os.path.join(self.tmpdir, "stderr.log"))
+
+    def _died(self) -> bool:
+        """False while the process runs; raises with its logs once it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.what} exited with {self.proc.returncode}:\n"
+                                 f"{self.log()}\n{self.stderr()}")
+        return False
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL to the whole process group if it lingers."""
+        stop_process_group(self.proc, self.stop_timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_text(path: str) -> str:
+    """The file's text ('' while it does not exist)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""

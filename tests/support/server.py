@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from fastwsgi.client import can_connect
-from tests.support.procs import stop_process_group
+from tests.support.procs import ServerProcess
 from tests.support.waiting import wait_for
 
 __all__ = ["FastWSGI", "can_connect", "short_tmpdir"]
@@ -23,7 +23,7 @@ def short_tmpdir() -> str:
     return tempfile.mkdtemp(prefix="fw", dir="/tmp")
 
 
-class FastWSGI:
+class FastWSGI(ServerProcess):
     """A `fastwsgi serve APP` subprocess with a uwsgi socket in a temp dir."""
 
     def __init__(self, app: str | Path, *args: str, tmpdir: str | None = None,
@@ -63,35 +63,9 @@ class FastWSGI:
         wait_for(lambda: "ready" in self.log() or self._died(), timeout, "daemon ready")
         self._died()
 
-    def _died(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"fastwsgi exited with {self.proc.returncode}:\n{self.log()}"
-                                 f"\n{self.stderr()}")
-        return False
-
-    def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def stderr(self) -> str:
-        try:
-            return Path(self.tmpdir, "stderr.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, sig)
-
     def wait_exit(self, timeout: float = 20.0) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        stop_process_group(self.proc, 15)
 
     def __enter__(self) -> FastWSGI:
         # __exit__ does not run when __enter__ raises: a server that failed to
@@ -101,6 +75,3 @@ class FastWSGI:
         except BaseException:
             self.stop()
             raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -24,7 +24,7 @@ from typing import Any
 
 from fastwsgi.config import GroupConfig, HttpConfig, parse_options
 from fastwsgi.site import DaemonGroup, Site, VirtualHost
-from tests.support.procs import stop_process_group
+from tests.support.procs import ServerProcess
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +54,10 @@ def main(argv: list[str]) -> int:
     return run_site(build_site(spec), router_processes=spec.get("router_processes", 0))
 
 
-class SiteServer:
+class SiteServer(ServerProcess):
     """The launcher as a subprocess; log() is the server's error log."""
+
+    what = "launcher"
 
     def __init__(self, spec: dict[str, Any], tmpdir: str) -> None:
         self.spec = dict(spec)
@@ -88,21 +90,6 @@ class SiteServer:
     def wait_log(self, text: str, timeout: float = 20.0) -> None:
         wait_for(lambda: text in self.log() or self._died(), timeout, repr(text))
 
-    def _died(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"launcher exited with {self.proc.returncode}:\n{self.log()}"
-                                 f"\n{self.stderr()}")
-        return False
-
-    def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def stderr(self) -> str:
-        return Path(self.tmpdir, "stderr.log").read_text(errors="replace")
-
     def socket_path(self, group: str) -> str:
         """The group's socket, as the supervisor logged it."""
         found = re.findall(rf"Daemon group '{re.escape(group)}' listening on unix:(\S+)\.$",
@@ -122,12 +109,6 @@ class SiteServer:
         assert self.proc is not None
         return self.proc.pid
 
-    def signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        stop_process_group(self.proc, 15)
 
 
 def _ppid(pid: int) -> int:

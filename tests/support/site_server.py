@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.procs import stop_process_group
+from tests.support.procs import ServerProcess, read_text
 from tests.support.server import ROOT, short_tmpdir
 from tests.support.waiting import wait_for
 
@@ -62,8 +62,11 @@ def write_app(directory: str | Path, name: str, site: str) -> str:
     return str(path)
 
 
-class SiteServer:
+class SiteServer(ServerProcess):
     """A `fastwsgi run -f CONF` subprocess in its own session."""
+
+    what = "fastwsgi run"
+    stop_timeout = 20.0
 
     def __init__(self, conf_text: str, *args: str, tmpdir: str | None = None) -> None:
         self.tmpdir = tmpdir or short_tmpdir()
@@ -95,18 +98,13 @@ class SiteServer:
     def wait_answers(self, port: int, host: str, path: str = "/", timeout: float = 30.0) -> None:
         """Poll until a GET with this Host answers 200; fail at once if fastwsgi exited."""
         def ready() -> bool:
-            self.check_alive()
+            self._died()
             try:
                 status, _ = self.request(port, path, host=host, timeout=2)
             except OSError:
                 return False
             return status == 200
         wait_for(ready, timeout, f"{host}{path} on port {port}")
-
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"fastwsgi run exited with {self.proc.returncode}:\n"
-                                 f"{self.log()}\n{self.stderr()}")
 
     def request(self, port: int, path: str, *, host: str, headers: dict[str, str] | None = None,
                 timeout: float = 10.0) -> tuple[int, bytes]:
@@ -123,31 +121,11 @@ class SiteServer:
         assert status == 200, (status, body[:500], self.log()[-3000:])
         return ast.literal_eval(body.decode())
 
-    def log(self) -> str:
-        return _read(self.log_path)
-
-    def stderr(self) -> str:
-        return _read(self.stderr_path)
-
     def file(self, relative: str) -> str:
-        return _read(os.path.join(self.tmpdir, relative))
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        stop_process_group(self.proc, 20)
+        return read_text(os.path.join(self.tmpdir, relative))
 
     def __enter__(self) -> SiteServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
 
 
 def proc_uid(pid: int) -> int:
