@@ -41,17 +41,14 @@ cdef Py_ssize_t _resp_head(lg_resp *c, bint is_head, const char *p, Py_ssize_t n
     cdef const char *lf
     cdef Py_ssize_t pos, eol, end, i, vs, ve
     cdef long long clen = -1
-    cdef int code, minor, d, close_ = 0, keep = 0
+    cdef int code, minor, close_ = 0, keep = 0
     cdef bint chunked = False, other_coding = False
     lf = <const char *>memchr(p, b'\n', n)
     if lf is NULL:
         return 0
     eol = lf - p
     end = eol - 1 if eol > 0 and p[eol - 1] == b'\r' else eol
-    if end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != b' ' \
-            or not (48 <= <unsigned char>p[7] <= 57 and 48 <= <unsigned char>p[9] <= 57
-                    and 48 <= <unsigned char>p[10] <= 57 and 48 <= <unsigned char>p[11] <= 57) \
-            or (end > 12 and p[12] != b' '):
+    if not status_line_ok(p, end) or not 48 <= <unsigned char>p[7] <= 57:
         return -1
     minor = p[7] - 48
     code = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
@@ -66,23 +63,12 @@ cdef Py_ssize_t _resp_head(lg_resp *c, bint is_head, const char *p, Py_ssize_t n
         end = eol - 1 if eol > pos and p[eol - 1] == b'\r' else eol
         if end == pos:
             break
-        i = pos
-        while i < end and _HTOKEN[<unsigned char>p[i]]:
-            i += 1
-        if i == pos or i == end or p[i] != b':':
+        if not header_line(p, pos, end, &i, &vs, &ve):
             return -1
-        vs = i + 1
-        ve = end
-        trim_ows(p, &vs, &ve)
         if _ieq(p + pos, i - pos, b"content-length", 14):
-            if ve == vs or ve - vs > 18:
+            clen = content_length_value(p, vs, ve)
+            if clen < 0:
                 return -1
-            clen = 0
-            for i in range(vs, ve):
-                d = <unsigned char>p[i] - 48
-                if d < 0 or d > 9:
-                    return -1
-                clen = clen * 10 + d
         elif _ieq(p + pos, i - pos, b"transfer-encoding", 17):
             # chunked last frames the body; any other final coding runs to the close
             chunked = ve - vs >= 7 and _ieq(p + ve - 7, 7, b"chunked", 7)

@@ -36,12 +36,50 @@ cdef bint _hop_by_hop(const char *p, Py_ssize_t n) noexcept nogil:
             or _ieq(p, n, b"trailer", 7) or _ieq(p, n, b"upgrade", 7))
 
 
+cdef bint status_line_ok(const char *p, Py_ssize_t end) noexcept nogil:
+    """p[:end] is "HTTP/1.x DDD[ reason]" (the status line of a response head)."""
+    return not (end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != b' '
+                or not (48 <= <unsigned char>p[9] <= 57 and 48 <= <unsigned char>p[10] <= 57
+                        and 48 <= <unsigned char>p[11] <= 57)
+                or (end > 12 and p[12] != b' '))
+
+
+cdef bint header_line(const char *p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t *name_end,
+                      Py_ssize_t *vs, Py_ssize_t *ve) noexcept nogil:
+    """Split the header line p[pos:end] into its name p[pos:name_end] and its value
+    p[vs:ve] (OWS trimmed); False when it is not "token: value"."""
+    cdef Py_ssize_t i = pos
+    while i < end and _HTOKEN[<unsigned char>p[i]]:
+        i += 1
+    if i == pos or i == end or p[i] != b':':
+        return False
+    name_end[0] = i
+    vs[0] = i + 1
+    ve[0] = end
+    trim_ows(p, vs, ve)
+    return True
+
+
+cdef long long content_length_value(const char *p, Py_ssize_t vs, Py_ssize_t ve) noexcept nogil:
+    """A Content-Length value: 1 to 18 digits, else -1."""
+    cdef long long clen = 0
+    cdef Py_ssize_t i
+    cdef int d
+    if ve == vs or ve - vs > 18:
+        return -1
+    for i in range(vs, ve):
+        d = <unsigned char>p[i] - 48
+        if d < 0 or d > 9:
+            return -1
+        clen = clen * 10 + d
+    return clen
+
+
 cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) noexcept nogil:
     """0 while incomplete, the head's length when complete, -1 with rh.why on error."""
     cdef const char *lf
     cdef Py_ssize_t pos, eol, end, i, vs, ve
     cdef long long clen
-    cdef int d
     cdef bint chunked_last
     rh.nlines = 0
     rh.content_length = -1
@@ -53,10 +91,7 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
         return _rh_fail(rh, "response head too large") if n > MAX_RESPONSE_HEAD else 0
     eol = lf - p
     end = eol - 1 if eol > 0 and p[eol - 1] == b'\r' else eol
-    if end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != b' ' \
-            or not (48 <= <unsigned char>p[9] <= 57 and 48 <= <unsigned char>p[10] <= 57
-                    and 48 <= <unsigned char>p[11] <= 57) \
-            or (end > 12 and p[12] != b' '):
+    if not status_line_ok(p, end):
         return _rh_fail(rh, "malformed status line")
     rh.code = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
     if rh.code < 100:
@@ -76,14 +111,8 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
             if rh.chunked and rh.content_length >= 0:
                 return _rh_fail(rh, "both Transfer-Encoding and Content-Length")
             return eol + 1
-        i = pos
-        while i < end and _HTOKEN[<unsigned char>p[i]]:
-            i += 1
-        if i == pos or i == end or p[i] != b':':
+        if not header_line(p, pos, end, &i, &vs, &ve):
             return _rh_fail(rh, "malformed header line")
-        vs = i + 1
-        ve = end
-        trim_ows(p, &vs, &ve)
         if _ieq(p + pos, i - pos, b"transfer-encoding", 17):
             chunked_last = ve - vs >= 7 and _ieq(p + ve - 7, 7, b"chunked", 7)
             if not chunked_last:
@@ -91,14 +120,9 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
             rh.chunked = True
         elif not _hop_by_hop(p + pos, i - pos):
             if _ieq(p + pos, i - pos, b"content-length", 14):
-                if ve == vs or ve - vs > 18:
+                clen = content_length_value(p, vs, ve)
+                if clen < 0:
                     return _rh_fail(rh, "invalid Content-Length")
-                clen = 0
-                for i in range(vs, ve):
-                    d = <unsigned char>p[i] - 48
-                    if d < 0 or d > 9:
-                        return _rh_fail(rh, "invalid Content-Length")
-                    clen = clen * 10 + d
                 if rh.content_length >= 0 and rh.content_length != clen:
                     return _rh_fail(rh, "conflicting Content-Length")
                 if rh.content_length >= 0:
