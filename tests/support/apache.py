@@ -16,7 +16,6 @@ import http.client
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from fastwsgi.benchtool.apache import APACHE_BIN, MODULES_DIR, RUN_USER, running_as_root
+from fastwsgi.benchtool.process import free_port
 from tests.support.procs import stop_process_group
 from tests.support.waiting import wait_for
 
-APACHE_BIN = "/usr/sbin/apache2"
-MODULES_DIR = "/usr/lib/apache2/modules"
 #: Loaded in this order; everything else Apache needs here is compiled in
 #: (core, http_core, so, unixd, log_config, logio, watchdog, version).
 MODULES = [
@@ -42,22 +41,10 @@ MODULES = [
 READY_PATH = "/__apache_ready__.txt"
 #: Error-log phrases that mean "the port was taken between probe and bind".
 BIND_ERRORS = ("Address already in use", "could not bind")
-RUN_USER = "www-data"
 
 
 def apache_available() -> bool:
     return os.access(APACHE_BIN, os.X_OK)
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def running_as_root() -> bool:
-    return os.geteuid() == 0
 
 
 def prepare_socket_dir(path: str) -> None:
