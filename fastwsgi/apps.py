@@ -99,8 +99,11 @@ def _answer(start_response: StartResponse, status: str) -> list[bytes]:
 class Applications:
     """The WSGI callable of a multi-application daemon: picks, loads, calls."""
 
-    def __init__(self, group: str, apps: Iterable[Key], imports: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, group: str, apps: Iterable[Key], imports: Iterable[tuple[str, str]],
+                 where: str = "") -> None:
         self.group = group
+        #: Who runs them, as log lines name it.
+        self.where = where or f"daemon process '{group}'"
         self.imports = list(imports)
         self.exact: set[Key] = set()
         self.templates: list[tuple[re.Pattern[str], str]] = []  # (script pattern, callable)
@@ -135,8 +138,7 @@ class Applications:
             with self.lock:
                 try:
                     self._module(script, app_group)
-                    log.info("Daemon process '%s' (pid=%d) imported %s into application "
-                             "group %r.", self.group, os.getpid(), script, app_group)
+                    self._note_loaded(script, app_group, True)
                 except BaseException:
                     self._log_failure(script, app_group, "import")
 
@@ -174,9 +176,17 @@ class Applications:
                 self._log_failure(script, app_group, "load")
                 return None
             self.loaded[key] = app
+            self._note_loaded(script, app_group, False)
+            return app
+
+    def _note_loaded(self, script: str, app_group: str, imported: bool) -> None:
+        """The log line of a script executed (imported: by WSGIImportScript)."""
+        if imported:
+            log.info("Daemon process '%s' (pid=%d) imported %s into application group %r.",
+                     self.group, os.getpid(), script, app_group)
+        else:
             log.info("Daemon process '%s' (pid=%d) loaded %s (application group %r).",
                      self.group, os.getpid(), script, app_group)
-            return app
 
     def _module(self, script: str, app_group: str) -> ModuleType:
         """The script's module in that application group; executed once (lock held)."""
@@ -191,11 +201,11 @@ class Applications:
         text = traceback.format_exc().rstrip()
         last = text.rsplit("\n", 1)[-1]
         if self.logged.get((script, app_group)) == last:
-            log.error("Failed again to %s WSGI script %s for daemon process '%s' (application "
-                      "group %r): %s", what, script, self.group, app_group, last)
+            log.error("Failed again to %s WSGI script %s for %s (application group %r): %s",
+                      what, script, self.where, app_group, last)
             return
         self.logged[(script, app_group)] = last
         then = ("answered 500; tried again on the next request" if what == "load"
                 else "tried again on its first request")
-        log.error("Failed to %s WSGI script %s for daemon process '%s' (application group "
-                  "%r); %s:\n%s", what, script, self.group, app_group, then, text)
+        log.error("Failed to %s WSGI script %s for %s (application group %r); %s:\n%s",
+                  what, script, self.where, app_group, then, text)

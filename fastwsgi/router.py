@@ -134,7 +134,7 @@ class Router:
         app, handlers = build_site_app(site, cfg.http, self.listeners, addresses, logs,
                                        multiprocess=cfg.processes > 1,
                                        multithread=cfg.threads > 1)
-        handlers.embedded.preload(site.embedded_imports)
+        handlers.embedded.preload()
         log.info("Router process (pid=%d) serving %d virtual hosts and %d daemon groups "
                  "with %d threads.", os.getpid(), len(site.vhosts), len(site.groups),
                  cfg.threads)

@@ -14,9 +14,7 @@ import ipaddress
 import os
 import re
 import socket
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from types import ModuleType
 
 from fastwsgi._cext import (
     HostChooser,
@@ -29,7 +27,7 @@ from fastwsgi._cext import (
     SiteRoute,
 )
 from fastwsgi.access_log import SiteAccessLogs
-from fastwsgi.appload import load_script
+from fastwsgi.apps import Applications
 from fastwsgi.config import HttpConfig
 from fastwsgi.errors import StartupError
 from fastwsgi.log import log
@@ -91,63 +89,24 @@ def script_parts(script: str) -> list[str | int]:
     return parts
 
 
-class EmbeddedApps:
-    """WSGI scripts run in the router process, loaded on first request (as mod_wsgi).
+class EmbeddedApps(Applications):
+    """The applications run in the router process itself (mod_wsgi's embedded
+    mode): chosen, loaded lazily and retried exactly as a daemon's (apps.py)."""
 
-    One loaded application per (script, application group, callable); a
-    failed import is retried by the next request, as mod_wsgi does.
-    """
+    def __init__(self, site: Site) -> None:
+        keys = [(r.script, r.application_group, r.callable_object)
+                for vhost in [site.main, *site.vhosts] for r in vhost.routes
+                if not r.process_group]
+        super().__init__("", keys, site.embedded_imports, where="the router process (embedded)")
 
-    def __init__(self) -> None:
-        self._apps: dict[tuple[str, str, str], Callable[..., Any]] = {}
-        self._locks: dict[tuple[str, str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
+    def _module(self, script: str, app_group: str) -> ModuleType:
+        if (script, app_group) not in self.modules:
+            log.info("Loading WSGI script '%s' (application group '%s') embedded in router "
+                     "process (pid=%d).", script, app_group, os.getpid())
+        return super()._module(script, app_group)
 
-    def get(self, script: str, group: str, callable_name: str) -> Callable[..., Any]:
-        """The loaded application, importing it once (other threads wait for it)."""
-        key = (script, group, callable_name)
-        app = self._apps.get(key)
-        if app is not None:
-            return app
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            app = self._apps.get(key)
-            if app is None:
-                log.info("Loading WSGI script '%s' (application group '%s') embedded in "
-                         "router process (pid=%d).", script, group, os.getpid())
-                app = load_script(script, callable_name)
-                self._apps[key] = app
-        return app
-
-    def preload(self, imports: Iterable[tuple[str, str]]) -> None:
-        """WSGIImportScript for embedded mode: load now; a failure is logged, not fatal."""
-        for script, group in imports:
-            try:
-                self.get(script, group, "application")
-            except Exception:
-                log.exception("Failed to import WSGI script '%s' (application group '%s') "
-                              "embedded in router process (pid=%d):", script, group,
-                              os.getpid())
-
-    def application(self, group: str) -> Callable[..., Any]:
-        """The WSGI callable an embedded HttpApp runs for one application group."""
-        apps = self._apps
-
-        def run(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            script = environ["SCRIPT_FILENAME"]
-            app = apps.get((script, group, environ["mod_wsgi.callable_object"]))
-            if app is not None:
-                return app(environ, start_response)
-            if not os.path.isfile(script):
-                log.error("Target WSGI script not found or unable to stat: %s (%s %s): "
-                          "answered 404.", script, environ["REQUEST_METHOD"],
-                          environ["SCRIPT_NAME"] + environ["PATH_INFO"])
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"Not Found\n"]
-            app = self.get(script, group, environ["mod_wsgi.callable_object"])
-            return app(environ, start_response)
-        return run
+    def _note_loaded(self, script: str, app_group: str, imported: bool) -> None:
+        pass  # _module said it before executing the script
 
 
 class SiteHandlers:
@@ -160,7 +119,7 @@ class SiteHandlers:
         self.server_addresses = server_addresses
         self.multiprocess = multiprocess
         self.multithread = multithread
-        self.embedded = EmbeddedApps()
+        self.embedded = EmbeddedApps(site)
         self._relays: dict[str, RelayApp] = {}
         self._embedded: dict[str, HttpApp] = {}
 
@@ -177,7 +136,7 @@ class SiteHandlers:
             base = base_environ(process_group="", application_group=route.application_group,
                                 multiprocess=self.multiprocess, multithread=self.multithread,
                                 run_once=False)
-            app = HttpApp(self.embedded.application(route.application_group), base,
+            app = HttpApp(self.embedded, base,
                           self.server_addresses, self.http.limit_request_body)
             self._embedded[route.application_group] = app
         return app
