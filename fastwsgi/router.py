@@ -27,7 +27,6 @@ from fastwsgi import exitcodes, privileges
 from fastwsgi._cext import (
     Conn,
     HttpLoop,
-    RelayApp,
     RequestHandler,
     watchdog_set_log_fd,
 )
@@ -103,10 +102,8 @@ class Router:
         open_access_log(cfg.http.access_log)
         loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
                         cfg.http.keepalive_timeout, group.socket_timeout)
-        relay = RelayApp(group.name, group.socket_path, addresses,
-                         group.connect_timeout, group.socket_timeout,
-                         group.receive_buffer_size, group.send_buffer_size,
-                         cfg.http.limit_request_body)
+        from fastwsgi.routing import relay_to  # imported by router processes only
+        relay = relay_to(group, addresses, cfg.http.limit_request_body)
         log.info("Router process for daemon group '%s' (pid=%d) relaying to unix:%s with "
                  "%d threads.", group.name, os.getpid(), group.socket_path, cfg.threads)
         return loop, relay, group.graceful_timeout, lambda: reopen_access_log(

@@ -28,7 +28,7 @@ from fastwsgi._cext import (
 )
 from fastwsgi.access_log import SiteAccessLogs
 from fastwsgi.apps import Applications
-from fastwsgi.config import HttpConfig
+from fastwsgi.config import GroupConfig, HttpConfig
 from fastwsgi.errors import StartupError
 from fastwsgi.log import log
 from fastwsgi.site import Route, Site, VirtualHost
@@ -144,12 +144,18 @@ class SiteHandlers:
     def _relay(self, name: str) -> RelayApp:
         relay = self._relays.get(name)
         if relay is None:
-            g = self.site.daemon_group(name).config
-            relay = RelayApp(g.name, g.socket_path, self.server_addresses, g.connect_timeout,
-                             g.socket_timeout, g.receive_buffer_size, g.send_buffer_size,
+            relay = relay_to(self.site.daemon_group(name).config, self.server_addresses,
                              self.http.limit_request_body)
             self._relays[name] = relay
         return relay
+
+
+def relay_to(group: GroupConfig, server_addresses: list[tuple[str, str]],
+             limit_request_body: int) -> RelayApp:
+    """The handler that relays requests to a group's socket, with the group's options."""
+    return RelayApp(group.name, group.socket_path, server_addresses, group.connect_timeout,
+                    group.socket_timeout, group.receive_buffer_size, group.send_buffer_size,
+                    limit_request_body)
 
 
 def _site_host(vhost: VirtualHost, handlers: SiteHandlers, log_set: int) -> SiteHost:
