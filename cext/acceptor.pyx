@@ -1,8 +1,10 @@
 # Leader/follower accept for a daemon's worker threads.
 #
-# Every idle worker thread waits in epoll_wait() on one per-process epoll set
-# that holds the group's listening sockets and an eventfd. Only idle threads
-# wait, so a process accepts only while it has a free thread; the kernel wakes
+# Idle worker threads wait in epoll_wait() on one per-process epoll set that
+# holds the group's listening sockets and an eventfd; the gate (gil_gate.pyx)
+# lets one of them wait there while requests keep finishing, and a thread
+# that just served takes a connection already in the backlog itself. Only
+# idle threads wait, so a process accepts only while it has a free thread; the kernel wakes
 # one waiter per ready listener (EPOLLEXCLUSIVE across the group's processes),
 # and a thread that loses the race to accept() just waits again. stop() makes
 # the eventfd readable for good, which wakes every waiter and makes accept()
@@ -32,9 +34,11 @@ cdef class Acceptor:
     cdef volatile int stopping
     # Threads that took a connection without the GIL and now wait for it.
     cdef int gil_waiters
+    cdef gil_gate gate            # which idle thread may wait (gil_gate.pyx)
 
-    def __cinit__(self, fds, int rcvbuf=0, int sndbuf=0):
+    def __cinit__(self, fds, int rcvbuf=0, int sndbuf=0, bint gate=True):
         cdef int fd
+        gate_init(&self.gate, gate)
         self.rcvbuf = rcvbuf
         self.sndbuf = sndbuf
         self.epfd = -1
@@ -49,6 +53,7 @@ cdef class Acceptor:
             close(self.epfd)
         if self.wakefd >= 0:
             close(self.wakefd)
+        gate_destroy(&self.gate)
 
     cdef int _accept_now(self, int lfd) noexcept nogil:
         """accept4() on a (non-blocking) listener; the fd with its buffer sizes, or -1."""
@@ -60,23 +65,32 @@ cdef class Acceptor:
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &self.sndbuf, sizeof(int))
         return fd
 
-    def accept(self):
-        """Wait for a connection; its fd (non-blocking), or -1 once stopped."""
+    def accept(self, bint served=False):
+        """Wait for a connection; its fd (non-blocking), or -1 once stopped.
+
+        served: this thread took a connection with its previous call (and is
+        done with it); the gate counts it busy until it waits again.
+        """
         cdef epoll_event ev
         cdef int rc, fd = -1, err = 0, lfd
+        if served:
+            gate_progress(&self.gate)
         if self.stopping:
+            if served:
+                gate_done(&self.gate)
             return -1
         # The fast path, with the GIL still held from the last request: a
         # connection already in the backlog is taken without a GIL round
         # trip (a waiting thread would otherwise grab the GIL in between),
         # unless other threads hold connections and wait for the GIL: then
         # this one lets go, as the HTTP loop does (http_loop.pyx, rule 2).
-        if fw_load_int(&self.gil_waiters) == 0:
+        if served and fw_load_int(&self.gil_waiters) == 0:
             for lfd in self.listen_fds:
                 fd = self._accept_now(lfd)
                 if fd >= 0:
                     return fd
         with nogil:
+            gate_wait_turn(&self.gate, served)
             while True:
                 rc = epoll_wait(self.epfd, &ev, 1, STOP_CHECK_MS)
                 if rc < 0:
@@ -102,6 +116,10 @@ cdef class Acceptor:
                 # little instead of spinning on a listener that stays ready.
                 if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
                     poll(NULL, 0, 10)
+            if fd >= 0:
+                gate_got_work(&self.gate)
+            else:
+                gate_no_work(&self.gate)
         if fd >= 0:
             fw_add_int(&self.gil_waiters, -1)
         if err:
@@ -112,6 +130,7 @@ cdef class Acceptor:
         """Wake every waiting thread; accept() returns -1 from now on."""
         cdef unsigned long long one = 1
         self.stopping = 1
+        gate_open(&self.gate)
         if self.wakefd >= 0:
             write(self.wakefd, &one, 8)
 

@@ -1,9 +1,11 @@
 # The per-process HTTP event loop: leader/follower threads over one epoll set.
 #
 # Theory of operation:
-# 1. Every idle worker thread waits in epoll_wait() on the same set, which
-#    holds the listening sockets, an eventfd for stop(), and every parked
-#    connection (EPOLLONESHOT: an event goes to exactly one thread).
+# 1. Idle worker threads wait in epoll_wait() on the same set, which holds
+#    the listening sockets, an eventfd for stop(), and every parked
+#    connection (EPOLLONESHOT: an event goes to exactly one thread). In a
+#    daemon, the gate (gil_gate.pyx) lets only one idle thread wait there
+#    while requests keep finishing; routers (gate=False) let all of them.
 # 2. The thread that gets an event does the work itself: it accepts, reads,
 #    parses the head without the GIL, then takes the GIL once to run the
 #    application, and writes the response. No request is handed between
@@ -14,7 +16,9 @@
 #    (no GIL round trip), unless other threads already hold a request and
 #    wait for the GIL (gil_waiters): then it lets go, so that their clients
 #    do not wait a switch interval each (the p99 of a CPU-bound app with
-#    15 threads fell about 3x with this, throughput unchanged).
+#    15 threads fell about 3x with this, throughput unchanged). Such a
+#    thread also sweeps deadlines and flushes the access log once a second,
+#    as it may be the only one awake.
 # 3. Connections are C structs (hconn) in a table indexed by fd. epoll data is
 #    (generation << 32 | fd): a stale event for a closed connection whose fd
 #    number was reused is recognised and ignored. Park/take/close change the
@@ -84,12 +88,14 @@ cdef class HttpLoop:
     cdef int limit_fields         # LimitRequestFieldSize (http_parser.pyx)
     cdef int limit_field
     cdef int gil_waiters          # threads holding a request, waiting for the GIL
+    cdef gil_gate gate            # which idle thread may wait for work (gil_gate.pyx)
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
                   double io_timeout=60.0, int rcvbuf=0, int sndbuf=0,
                   int limit_request_line=DEFAULT_LINE, int limit_request_fields=DEFAULT_FIELDS,
-                  int limit_request_field_size=DEFAULT_LINE):
+                  int limit_request_field_size=DEFAULT_LINE, bint gate=True):
         cdef int i
+        gate_init(&self.gate, gate)
         self.epfd = -1
         self.wakefd = -1
         self.lfds = NULL
@@ -131,6 +137,7 @@ cdef class HttpLoop:
         if self.wakefd >= 0:
             close(self.wakefd)
         pthread_mutex_destroy(&self.lock)
+        gate_destroy(&self.gate)
 
     # -- the connection table ------------------------------------------------
 
@@ -210,8 +217,8 @@ cdef class HttpLoop:
         pthread_mutex_unlock(&self.lock)
         return n == 0
 
-    cdef void _sweep(self, long long now, bint everything) noexcept nogil:
-        """Close parked connections past their deadline.
+    cdef bint _sweep(self, long long now, bint everything) noexcept nogil:
+        """Close parked connections past their deadline; False if not due yet.
 
         everything (stop): close idle keep-alive connections at once; give
         the others at most STOP_GRACE_NS to send their request.
@@ -219,10 +226,12 @@ cdef class HttpLoop:
         cdef int i, n = 0
         cdef hconn *c
         cdef hconn **expired = NULL
+        if not everything and now < self.next_sweep_ns:
+            return False  # the common case, without the lock (re-checked under it)
         pthread_mutex_lock(&self.lock)
         if not everything and now < self.next_sweep_ns:
             pthread_mutex_unlock(&self.lock)
-            return
+            return False
         self.next_sweep_ns = now + SWEEP_NS
         for i in range(self.nslots):
             c = self.slots[i]
@@ -243,6 +252,7 @@ cdef class HttpLoop:
             if c.rend > c.rpos:
                 _answer_408(c)
             self.close_conn(c)
+        return True
 
     # -- reading -------------------------------------------------------------
 
@@ -300,11 +310,17 @@ cdef class HttpLoop:
                     break
             if self.stopping and self._drained():
                 return NULL
-            if not block and fw_load_int(&self.gil_waiters) > 0:
-                # Other threads hold requests and wait for the GIL this
-                # thread holds: taking more work now would keep them (and
-                # their clients) waiting a switch interval each. Let go.
-                return NULL
+            if not block:
+                if fw_load_int(&self.gil_waiters) > 0:
+                    # Other threads hold requests and wait for the GIL this
+                    # thread holds: taking more work now would keep them (and
+                    # their clients) waiting a switch interval each. Let go.
+                    return NULL
+                # A thread that keeps finding work never blocks, and with
+                # the gate it may be the only one awake: deadlines and the
+                # access log are its job too, once a second.
+                if self._sweep(monotonic_ns(), False):
+                    access_log_flush()
             rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
             if rc < 0 and errno != EINTR:
                 return NULL
@@ -357,18 +373,26 @@ cdef class HttpLoop:
         cdef hconn *c = NULL
         cdef http_head h
         cdef dict env
+        cdef bint busy = False  # served a request since this thread last waited
         init_head_limits(&h, self.limit_line, self.limit_fields, self.limit_field)
         try:
             while True:
-                c = self._next(c, &h, False)
+                if busy:
+                    gate_progress(&self.gate)
+                    c = self._next(c, &h, False)
                 if c is NULL:
                     with nogil:
                         access_log_flush()  # lines reach the file before we wait
+                        gate_wait_turn(&self.gate, busy)
                         c = self._next(NULL, &h, True)
                         if c is not NULL:
+                            gate_got_work(&self.gate)
                             fw_add_int(&self.gil_waiters, 1)
+                        else:
+                            gate_no_work(&self.gate)
                     if c is not NULL:
                         fw_add_int(&self.gil_waiters, -1)
+                    busy = c is not NULL
                 if c is NULL:
                     return
                 if h.error:
@@ -402,6 +426,8 @@ cdef class HttpLoop:
                         self._park(c)
                         c = NULL
         finally:
+            if busy:
+                gate_done(&self.gate)
             free_head_limits(&h)
 
     def stop(self):
@@ -409,6 +435,7 @@ cdef class HttpLoop:
         cdef unsigned long long one = 1
         cdef int i
         self.stopping = 1
+        gate_open(&self.gate)
         for i in range(self.nlisten):
             epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.lfds[i], NULL)
         self._sweep(monotonic_ns(), True)

@@ -262,9 +262,10 @@ class Daemon:
         assert self.uwsgi is not None
         handle = self.uwsgi.handle  # handle_uwsgi without its Python frame
         self.watchdog.register_worker(slot)
+        fd = -1
         while True:
             try:
-                fd = accept()
+                fd = accept(fd >= 0)  # the gate counts this thread busy until then
                 if fd < 0:
                     return
                 request_begin(slot)  # the watchdog's view: busy since accept()

@@ -100,8 +100,9 @@ class Router:
         cfg, group = self.cfg, self.cfg.group
         assert group is not None
         open_access_log(cfg.http.access_log)
+        # gate=False: relayed requests wait on the daemons, not on the GIL.
         loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
-                        cfg.http.keepalive_timeout, group.socket_timeout)
+                        cfg.http.keepalive_timeout, group.socket_timeout, gate=False)
         from fastwsgi.routing import relay_to  # imported by router processes only
         relay = relay_to(group, addresses, cfg.http.limit_request_body)
         log.info("Router process for daemon group '%s' (pid=%d) relaying to unix:%s with "
@@ -127,7 +128,7 @@ class Router:
                         cfg.http.keepalive_timeout, site.timeout,
                         limit_request_line=site.limit_request_line,
                         limit_request_fields=site.limit_request_fields,
-                        limit_request_field_size=site.limit_request_field_size)
+                        limit_request_field_size=site.limit_request_field_size, gate=False)
         app, handlers = build_site_app(site, cfg.http, self.listeners, addresses, logs,
                                        multiprocess=cfg.processes > 1,
                                        multithread=cfg.threads > 1)
