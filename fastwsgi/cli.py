@@ -58,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve HTTP (--bind) from separate router processes that relay "
                             "each request to the group over a private UNIX socket (two hops, "
                             "like mod_wsgi's Apache child and daemon)")
+    serve.add_argument("--router-processes", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="router processes (with --router; default: the CPU count, "
+                            f"{os.cpu_count() or 1} here, as `run -f`)")
     serve.add_argument("--router-threads", type=int, default=16, metavar="N",
-                       help="threads of the router process (with --router; default: 16)")
+                       help="threads of each router process (with --router; default: 16)")
     http = serve.add_argument_group("HTTP (with --bind)")
     http.add_argument("--header-timeout", type=float, default=20.0, metavar="S",
                       help="seconds a client has to send a whole request head; also the wait "
@@ -178,12 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     routers = []
     if args.router:
-        if args.router_threads < 1:
-            print("fastwsgi: --router-threads must be >= 1", file=sys.stderr)
+        if args.router_threads < 1 or args.router_processes < 1:
+            print("fastwsgi: --router-processes and --router-threads must be >= 1",
+                  file=sys.stderr)
             return 2
         # The HTTP side moves to the routers; the group listens on a private
         # uwsgi socket (set by the supervisor).
-        routers.append(RouterConfig(cfg, cfg.http, args.router_threads))
+        routers.append(RouterConfig(cfg, cfg.http, args.router_threads, args.router_processes))
         cfg.http = None
     from fastwsgi.supervisor import Supervisor
     try:

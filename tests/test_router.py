@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -335,3 +339,27 @@ def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
     wait_for(lambda: len(router.errors()) > before, 10, "the 400's log line")
     assert "Refused a request with 400 Bad Request: chunk size is not hexadecimal" \
         in router.errors()[-1]
+
+
+ROUTER_PID = re.compile(r"Router process for daemon group 'router_app' \(pid=(\d+)\)")
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_router_processes_all_relay(fresh: list[RouterServer], n: int) -> None:
+    server = start(fresh, "--router-processes", str(n))
+    wait_for(lambda: len(set(ROUTER_PID.findall(server.log()))) == n, 10,
+             f"{n} router processes' lines")
+    pids = {int(p) for p in ROUTER_PID.findall(server.log())}
+    assert len(pids) == n
+    for pid in pids:
+        os.kill(pid, 0)  # alive
+    assert all(_get_ok(server) for _ in range(20))
+
+
+@pytest.mark.parametrize("flag", ["--router-processes", "--router-threads"])
+def test_router_counts_below_one_are_refused(tmp_path: Path, flag: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "fastwsgi", "serve", "router_app:application",
+                        "--router", flag, "0"], capture_output=True, text=True, timeout=30,
+                       cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert "--router-processes and --router-threads must be >= 1" in r.stderr
