@@ -355,6 +355,12 @@ cdef class HttpLoop:
                 if self.sndbuf:
                     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &self.sndbuf, sizeof(int))
                 c.lindex = idx
+                # Under the lock: stop() takes the listeners out of the set
+                # for good, and a rotation must not put one back.
+                pthread_mutex_lock(&self.lock)
+                if not self.stopping:
+                    rotate_listener(self.epfd, self.lfds[idx], ev.data.u64)
+                pthread_mutex_unlock(&self.lock)
                 c.accepted_ns = monotonic_ns()
                 _peer_name(c, &addr)
                 if self._register(c) < 0:
@@ -434,10 +440,12 @@ cdef class HttpLoop:
         """Stop accepting, close idle connections, wake every waiting thread."""
         cdef unsigned long long one = 1
         cdef int i
+        pthread_mutex_lock(&self.lock)
         self.stopping = 1
-        gate_open(&self.gate)
         for i in range(self.nlisten):
             epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.lfds[i], NULL)
+        pthread_mutex_unlock(&self.lock)
+        gate_open(&self.gate)
         self._sweep(monotonic_ns(), True)
         write(self.wakefd, &one, 8)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from fastwsgi._cext import ChunkedDecoder, parse_response_head
+from tests.support.conn_owners import connections_by_pid, threads_waiting_in_epoll
 from tests.support.http_server import HttpServer, Reader, Response
 from tests.support.router_server import RouterServer
 from tests.support.waiting import wait_for
@@ -354,6 +355,29 @@ def test_router_processes_all_relay(fresh: list[RouterServer], n: int) -> None:
     for pid in pids:
         os.kill(pid, 0)  # alive
     assert all(_get_ok(server) for _ in range(20))
+
+
+def test_router_processes_share_a_burst_of_connections(fresh: list[RouterServer]) -> None:
+    # Each router process must take its turn at the listener: with
+    # EPOLLEXCLUSIVE alone, the one that registered first took every
+    # connection of a burst and the others stayed idle.
+    server = start(fresh, "--router-processes", "2")
+    wait_for(lambda: len(set(ROUTER_PID.findall(server.log()))) == 2, 10,
+             "2 router processes' lines")
+    pids = sorted({int(p) for p in ROUTER_PID.findall(server.log())})
+    wait_for(lambda: all(threads_waiting_in_epoll(p) >= 2 for p in pids), 10,
+             "both routers' threads waiting for connections")
+    socks = [server.connect() for _ in range(20)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert all(Reader(sock).response().status == 200 for sock in socks)
+        counts = connections_by_pid(pids, server.port)
+        assert sum(counts.values()) == 20, counts
+        assert min(counts.values()) >= 2, counts  # was 20 and 0; the scheduler skews a little
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 @pytest.mark.parametrize("flag", ["--router-processes", "--router-threads"])
