@@ -38,7 +38,7 @@ cdef int add_listener(int epfd, int fd, unsigned long long data) except -1:
     return 0
 
 
-cdef void rotate_listener(int epfd, int fd, unsigned long long data) noexcept nogil:
+cdef int rotate_listener(int epfd, int fd, unsigned long long data) noexcept nogil:
     """Send this epoll set to the back of the listener's queue of waiters.
 
     With EPOLLEXCLUSIVE the kernel wakes the first set in the listener's
@@ -47,6 +47,7 @@ cdef void rotate_listener(int epfd, int fd, unsigned long long data) noexcept no
     connections in one of two router processes, the other idle). Leaving
     and rejoining after each accept hands the next connection to the next
     process with an idle thread: round robin, at two epoll_ctl calls per
-    connection."""
+    connection. -1 (errno set) when it could not rejoin: the process then
+    accepts no more from that listener."""
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL)
-    _join_listener(epfd, fd, data)
+    return _join_listener(epfd, fd, data)

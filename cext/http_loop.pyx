@@ -358,8 +358,10 @@ cdef class HttpLoop:
                 # Under the lock: stop() takes the listeners out of the set
                 # for good, and a rotation must not put one back.
                 pthread_mutex_lock(&self.lock)
-                if not self.stopping:
-                    rotate_listener(self.epfd, self.lfds[idx], ev.data.u64)
+                if not self.stopping and rotate_listener(self.epfd, self.lfds[idx],
+                                                         ev.data.u64) < 0:
+                    wd_log("error", "Could not re-add a listener to the epoll set after an "
+                           "accept; this process takes no more connections from it.")
                 pthread_mutex_unlock(&self.lock)
                 c.accepted_ns = monotonic_ns()
                 _peer_name(c, &addr)

@@ -345,12 +345,17 @@ def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
 ROUTER_PID = re.compile(r"Router process for daemon group 'router_app' \(pid=(\d+)\)")
 
 
+def router_pids(server: RouterServer, n: int) -> list[int]:
+    """The pids of the n router processes, once each has logged its start."""
+    wait_for(lambda: len(set(ROUTER_PID.findall(server.log()))) == n, 10,
+             f"{n} router processes' lines")
+    return sorted({int(p) for p in ROUTER_PID.findall(server.log())})
+
+
 @pytest.mark.parametrize("n", [1, 3])
 def test_router_processes_all_relay(fresh: list[RouterServer], n: int) -> None:
     server = start(fresh, "--router-processes", str(n))
-    wait_for(lambda: len(set(ROUTER_PID.findall(server.log()))) == n, 10,
-             f"{n} router processes' lines")
-    pids = {int(p) for p in ROUTER_PID.findall(server.log())}
+    pids = router_pids(server, n)
     assert len(pids) == n
     for pid in pids:
         os.kill(pid, 0)  # alive
@@ -362,9 +367,7 @@ def test_router_processes_share_a_burst_of_connections(fresh: list[RouterServer]
     # EPOLLEXCLUSIVE alone, the one that registered first took every
     # connection of a burst and the others stayed idle.
     server = start(fresh, "--router-processes", "2")
-    wait_for(lambda: len(set(ROUTER_PID.findall(server.log()))) == 2, 10,
-             "2 router processes' lines")
-    pids = sorted({int(p) for p in ROUTER_PID.findall(server.log())})
+    pids = router_pids(server, 2)
     wait_for(lambda: all(threads_waiting_in_epoll(p) >= 2 for p in pids), 10,
              "both routers' threads waiting for connections")
     socks = [server.connect() for _ in range(20)]
