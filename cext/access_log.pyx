@@ -120,6 +120,10 @@ cdef inline void access_log_use_set(int index) noexcept nogil:
     fw_alog_set = index
 
 
+cdef inline int access_log_current_set() noexcept nogil:
+    return fw_alog_set
+
+
 cdef void _alog_append(alog_sink *s, const char *line, Py_ssize_t k) noexcept nogil:
     pthread_mutex_lock(&s.lock)
     if s.fd >= 0:

@@ -24,6 +24,22 @@ cdef struct hconn:
     int family
     char peer_host[64]
     int peer_port
+    # A relayed exchange waiting for its sockets (relay_app.pyx), owned by
+    # the connection while it is SUSPENDED in the loop's set: the Exchange
+    # (a strong reference), the daemon-side fd and what to wait for on each.
+    void *pending
+    int resume              # why it was taken: RESUME_EVENT or RESUME_EXPIRED
+    int ufd
+    int ufd_added
+    unsigned int want_up
+    unsigned int want_c
+    int wait_ms
+    hconn *next_ready       # the loop's list of expired exchanges
+
+
+cdef enum:
+    RESUME_EVENT = 1        # one of its fds is ready
+    RESUME_EXPIRED = 2      # its wait passed c.wait_ms
 
 
 cdef hconn *hconn_new(int fd, int timeout_ms) noexcept nogil:
@@ -35,6 +51,7 @@ cdef hconn *hconn_new(int fd, int timeout_ms) noexcept nogil:
         free(c)
         return NULL
     c.fd = fd
+    c.ufd = -1
     c.timeout_ms = timeout_ms
     c.cap = INITIAL_BUFFER
     return c

@@ -19,11 +19,17 @@
 #    15 threads fell about 3x with this, throughput unchanged). Such a
 #    thread also sweeps deadlines and flushes the access log once a second,
 #    as it may be the only one awake.
+#    A relayed request (the router) does not keep its thread while the
+#    daemon works: the handler leaves its exchange on the connection
+#    (c.pending) and the connection is SUSPENDED in the set, its client and
+#    daemon sockets both tagged as the connection; the thread that gets
+#    either event (or the sweeper, when the exchange's wait expires) goes on
+#    with it (resume_exchange).
 # 3. Connections are C structs (hconn) in a table indexed by fd. epoll data is
 #    (generation << 32 | fd): a stale event for a closed connection whose fd
 #    number was reused is recognised and ignored. Park/take/close change the
-#    table under one mutex; a connection is PARKED (owned by the set) or
-#    TAKEN (owned by exactly one thread, or by the sweeper).
+#    table under one mutex; a connection is PARKED or SUSPENDED (owned by
+#    the set) or TAKEN (owned by exactly one thread, or by the sweeper).
 # 4. Deadlines: a parked connection with part of a head is closed (408) when
 #    header-timeout has passed since its first byte; an idle one after
 #    keep-alive-timeout (header-timeout before its first request). One thread
@@ -41,10 +47,12 @@ cdef unsigned int LISTENER_GEN = 0xFFFFFFFFu
 cdef unsigned long long WAKE_TAG = 0xFFFFFFFEFFFFFFFFull
 cdef long long SWEEP_NS = 1000000000
 cdef long long STOP_GRACE_NS = 2000000000
+cdef long long NO_DEADLINE = 1LL << 62
 
 cdef enum:
     C_PARKED = 1
     C_TAKEN = 2
+    C_SUSPENDED = 3   # a relayed exchange waits for its sockets (c.pending)
 
 cdef void _answer_408(hconn *c) noexcept nogil:
     """The sweeper's 408 (no GIL): with Date and Server, and one log line."""
@@ -88,6 +96,7 @@ cdef class HttpLoop:
     cdef int limit_fields         # LimitRequestFieldSize (http_parser.pyx)
     cdef int limit_field
     cdef int gil_waiters          # threads holding a request, waiting for the GIL
+    cdef hconn *expired           # suspended exchanges past their wait, to resume
     cdef gil_gate gate            # which idle thread may wait for work (gil_gate.pyx)
 
     def __cinit__(self, fds, double header_timeout=20.0, double keepalive_timeout=75.0,
@@ -173,9 +182,12 @@ cdef class HttpLoop:
         pthread_mutex_lock(&self.lock)
         if fd < self.nslots:
             c = self.slots[fd]
-            if c is not NULL and (c.gen != gen or c.state != C_PARKED):
+            if c is not NULL and (c.gen != gen or (c.state != C_PARKED
+                                                   and c.state != C_SUSPENDED)):
                 c = NULL
             if c is not NULL:
+                if c.state == C_SUSPENDED:
+                    c.resume = RESUME_EVENT
                 c.state = C_TAKEN
         pthread_mutex_unlock(&self.lock)
         return c
@@ -200,6 +212,29 @@ cdef class HttpLoop:
         else:
             c.in_epoll = 1
             epoll_ctl(self.epfd, EPOLL_CTL_ADD, c.fd, &ev)
+
+    cdef void _suspend(self, hconn *c) noexcept nogil:
+        """Give a connection whose exchange waits (c.pending) to the set: its
+        daemon socket and, if wanted, its client socket carry the same tag, so
+        whichever is ready first hands the exchange to one thread. Under the
+        lock, so that no thread takes it before both are armed."""
+        cdef epoll_event ev
+        cdef unsigned long long tag = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+        c.deadline_ns = monotonic_ns() + c.wait_ms * 1000000LL if c.wait_ms >= 0 \
+            else NO_DEADLINE
+        pthread_mutex_lock(&self.lock)
+        c.state = C_SUSPENDED
+        if c.want_up:
+            ev.events = c.want_up | EPOLLONESHOT
+            ev.data.u64 = tag
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.ufd_added else EPOLL_CTL_ADD, c.ufd, &ev)
+            c.ufd_added = 1
+        if c.want_c:
+            ev.events = c.want_c | EPOLLONESHOT
+            ev.data.u64 = tag
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.in_epoll else EPOLL_CTL_ADD, c.fd, &ev)
+            c.in_epoll = 1
+        pthread_mutex_unlock(&self.lock)
 
     cdef void close_conn(self, hconn *c) noexcept nogil:
         """Forget a taken connection and close it (closing leaves the epoll set)."""
@@ -235,6 +270,13 @@ cdef class HttpLoop:
         self.next_sweep_ns = now + SWEEP_NS
         for i in range(self.nslots):
             c = self.slots[i]
+            if c is not NULL and c.state == C_SUSPENDED:
+                if c.deadline_ns <= now:  # a thread resumes it (RESUME_EXPIRED)
+                    c.state = C_TAKEN
+                    c.resume = RESUME_EXPIRED
+                    c.next_ready = self.expired
+                    self.expired = c
+                continue
             if c is not NULL and c.state == C_PARKED and everything \
                     and not (c.requests > 0 and c.rend == c.rpos):
                 if c.deadline_ns > now + STOP_GRACE_NS:
@@ -308,6 +350,14 @@ cdef class HttpLoop:
                         self.close_conn(c)
                     c = NULL
                     break
+            if self.expired is not NULL:
+                pthread_mutex_lock(&self.lock)
+                c = self.expired
+                if c is not NULL:
+                    self.expired = c.next_ready
+                pthread_mutex_unlock(&self.lock)
+                if c is not NULL:
+                    return c
             if self.stopping and self._drained():
                 return NULL
             if not block:
@@ -370,6 +420,8 @@ cdef class HttpLoop:
                     c = NULL
                 continue
             c = self._take(ev.data.u64)
+            if c is not NULL and c.resume:
+                return c
 
     # -- the worker thread's body -------------------------------------------
 
@@ -403,6 +455,16 @@ cdef class HttpLoop:
                     busy = c is not NULL
                 if c is NULL:
                     return
+                if c.resume:
+                    # A relayed exchange this thread goes on with.
+                    conn.attach(c)
+                    keep = False
+                    try:
+                        keep = resume_exchange(conn, c)  # relay_app.pyx
+                    finally:
+                        conn.detach()
+                        c = self._after(c, keep)
+                    continue
                 if h.error:
                     conn.attach(c)
                     try:
@@ -424,19 +486,27 @@ cdef class HttpLoop:
                     keep = handler.handle(conn, env, &h, c, slot)
                 finally:
                     conn.detach()
-                    if not keep or self.stopping or c.fd < 0:
-                        self.close_conn(c)
-                        c = NULL
-                    elif c.rend == c.rpos:
-                        # Nothing pipelined: the client is reading our response,
-                        # so a recv now would only say EAGAIN. Park at once.
-                        c.rpos = c.rend = 0
-                        self._park(c)
-                        c = NULL
+                    c = self._after(c, keep)
         finally:
             if busy:
                 gate_done(&self.gate)
             free_head_limits(&h)
+
+    cdef hconn *_after(self, hconn *c, bint keep) noexcept nogil:
+        """Where a connection goes after its request: the set while its exchange
+        waits, closed, parked, or (pipelined bytes) kept by this thread."""
+        if c.pending is not NULL:
+            self._suspend(c)
+        elif not keep or self.stopping or c.fd < 0:
+            self.close_conn(c)
+        elif c.rend == c.rpos:
+            # Nothing pipelined: the client is reading our response, so a
+            # recv now would only say EAGAIN. Park at once.
+            c.rpos = c.rend = 0
+            self._park(c)
+        else:
+            return c
+        return NULL
 
     def stop(self):
         """Stop accepting, close idle connections, wake every waiting thread."""

@@ -13,7 +13,7 @@
 #    retried as mod_wsgi does: sleep 0.125 s while less than 2 s was slept,
 #    then 1 s, until connect-timeout has passed since the first attempt; then
 #    503. Any other error (ENOENT, EACCES) is 503 at once.
-# 3. One poll() loop serves both sockets. It writes the frame, then body
+# 3. One pump serves both sockets. It writes the frame, then body
 #    bytes, to the daemon whenever the daemon's socket is writable, and it
 #    reads the daemon's socket whenever it is readable, whether or not the
 #    body is all sent: the daemon's response never waits for the body and
@@ -22,6 +22,12 @@
 #    Body bytes go from the client's buffer straight to the daemon; a chunked
 #    body is de-chunked on the way (chunk_ctrl). Bytes read from the client
 #    past the body stay in its buffer: they are the next pipelined request.
+#    The pump never waits in the router's event loop (may_wait=False): where
+#    it would, it returns R_AGAIN with the events it needs (ev_up, ev_c), the
+#    exchange is suspended in the loop's epoll set and any thread resumes it
+#    (relay_app.pyx); no thread waits for a daemon, so a few threads keep
+#    every in-flight request going. relay_pump(may_wait=True), one poll()
+#    loop, is the same pump for a caller that has a thread to spend.
 # 4. The daemon's head is parsed in C (relay_head.pyx); the client's head is
 #    built with the GIL: hop-by-hop fields dropped, Date and Server added if
 #    missing, then the client-side framing. The daemon frames its body as
@@ -126,6 +132,9 @@ cdef struct relay:
     resp_head rh
     Py_ssize_t head_len
     int err
+    # What a non-waiting pump that returned R_AGAIN waits for (poll events).
+    short ev_up
+    short ev_c
 
 
 cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_timeout,
@@ -418,7 +427,7 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
     cdef int waited = 0, step
     cdef long long mark, recheck_mark = -1
     cdef char text[300]
-    cdef bint tried_recv = False
+    cdef bint tried_recv = False, tried_client = False
     while True:
         if recheck_mark >= 0:
             # After a silent wait: did the work we skipped become possible?
@@ -492,9 +501,9 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
             fds[nfds].revents = 0
             nfds += 1
         if not may_wait and nfds:
-            # One speculative read of the daemon's body before giving up the
-            # GIL: it is often there already. Not for the head: the daemon
-            # has only just been sent the request.
+            # One speculative read of each side before giving up: the bytes
+            # are often there already, and a wait costs an event round trip.
+            # Not for the daemon's head: it has only just been sent the request.
             if want_up_in and r.phase == P_BODY and not tried_recv:
                 tried_recv = True
                 k = _recv_upstream(r)
@@ -503,6 +512,16 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
                 if k > 0 or r.up_eof:  # progress: go round again
                     tried_recv = False
                     continue
+            if want_c_in and not tried_client:
+                tried_client = True
+                k = _recv_client(r)
+                if k < 0:
+                    return R_CLIENT_GONE
+                if k > 0:
+                    tried_client = False
+                    continue
+            r.ev_up = fds[0].events if nfds and fds[0].fd == r.ufd else 0
+            r.ev_c = fds[nfds - 1].events if fds[nfds - 1].fd == r.cfd else 0
             return R_AGAIN
         if nfds == 0:
             # Only possible once the response is out and the body is stuck
@@ -547,6 +566,28 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
             elif fds[k].fd == r.cfd and fds[k].revents & (POLLHUP | POLLERR) \
                     and not want_c_in:
                 return R_CLIENT_GONE
+
+
+cdef int relay_on_ready(relay *r) noexcept nogil:
+    """After a wakeup for the events of the last R_AGAIN: do the reads they
+    were for (non-blocking). 0, or the code that ends the exchange."""
+    if r.ev_up & POLLIN and r.phase != P_DONE and not r.up_eof:
+        if _recv_upstream(r) < 0:
+            return R_UP_ERROR
+    if r.ev_c & POLLIN and not r.req_done and r.need_client and not r.drain_gave_up:
+        if _recv_client(r) < 0:
+            return R_CLIENT_GONE
+    return 0
+
+
+cdef int relay_expired(relay *r) noexcept nogil:
+    """socket-timeout passed without an event since the last R_AGAIN: R_TIMEOUT,
+    or 0 when the response is out and only the rest of the body was awaited
+    (then keep-alive is given up and the pump can finish)."""
+    if r.phase == P_DONE and r.oend == r.opos:
+        r.drain_gave_up = True
+        return 0
+    return R_TIMEOUT
 
 
 cdef bytes _R100 = b"HTTP/1.1 100 Continue\r\n\r\n"

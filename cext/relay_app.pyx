@@ -1,7 +1,52 @@
 # RelayApp: what the router's HTTP event loop runs per request (relay.pyx
-# has the theory of operation). It builds the frame, connects, runs the pump
-# without the GIL, builds the client's head in between, and turns every
-# failure into its status (or a visible truncation) and one log line.
+# has the theory of operation). It builds the frame, connects, and pumps
+# until the exchange would wait; then the Exchange (the relay state and its
+# buffers) is left on the connection (c.pending) and the loop suspends it in
+# its epoll set. resume_exchange() goes on with it on whichever thread gets
+# the next event (or finds its socket-timeout expired). The client's head is
+# built with the GIL in between, and every failure becomes its status (or a
+# visible truncation) and one log line.
+
+
+# Relay buffers are reused from one exchange to the next (all of them are
+# taken and given back with the GIL held): no malloc of 300 KiB per request.
+DEF POOL_MAX = 64
+
+cdef struct buffer_pool:
+    int n
+    char *items[POOL_MAX]
+
+cdef buffer_pool _ubufs
+cdef buffer_pool _obufs
+
+
+cdef char *_take_buffer(buffer_pool *pool, size_t size) noexcept:
+    if pool.n:
+        pool.n -= 1
+        return pool.items[pool.n]
+    return <char *>malloc(size)
+
+
+cdef void _give_buffer(buffer_pool *pool, char *buf) noexcept:
+    if buf is NULL:
+        return
+    if pool.n < POOL_MAX:
+        pool.items[pool.n] = buf
+        pool.n += 1
+    else:
+        free(buf)
+
+
+cdef class Exchange:
+    """One relayed request in flight: what outlives a wait in the loop's set."""
+    cdef object app           # its RelayApp
+    cdef dict env
+    cdef bytes frame          # r.frame points into it
+    cdef relay r
+    cdef bint keep
+    cdef bint started         # the client's head is queued
+    cdef int minor
+    cdef int log_set          # the access-log set of the request (a Site's vhost)
 
 
 cdef class RelayApp(RequestHandler):
@@ -68,29 +113,20 @@ cdef class RelayApp(RequestHandler):
                            os.strerror(err), env["REQUEST_METHOD"], env["PATH_INFO"])
             self.answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
             return False
-        # The relay state lives on this thread's stack, its buffers in the
-        # thread's Conn: nothing is allocated per request.
-        cdef relay r
-        memset(&r, 0, sizeof(r))
-        try:
-            if conn.relay_ubuf is NULL:
-                conn.relay_ubuf = <char *>malloc(UPSTREAM_BUF)
-            if conn.relay_obuf is NULL:
-                conn.relay_obuf = <char *>malloc(CLIENT_OUT_BUF)
-            if conn.relay_ubuf is NULL or conn.relay_obuf is NULL:
-                raise MemoryError()
-            r.ubuf = conn.relay_ubuf
-            r.obuf = conn.relay_obuf
-            r.ufd = fd
-            return self._exchange(conn, env, h, c, &r, frame)
-        finally:
-            close(fd)
-
-    cdef bint _exchange(self, Conn conn, dict env, http_head *h, hconn *c, relay *r,
-                        bytes frame) except? True:
-        cdef int rc, mode, code
-        cdef bint keep = h.keep_alive, head_only, started = False
-        cdef bytes head, framing = _EMPTY, connection
+        cdef Exchange ex = Exchange.__new__(Exchange)
+        cdef relay *r = &ex.r
+        ex.app = self
+        ex.env = env
+        ex.frame = frame
+        ex.keep = h.keep_alive
+        ex.minor = h.minor
+        ex.log_set = access_log_current_set()
+        r.ufd = fd
+        r.ubuf = _take_buffer(&_ubufs, UPSTREAM_BUF)
+        r.obuf = _take_buffer(&_obufs, CLIENT_OUT_BUF)
+        if r.ubuf is NULL or r.obuf is NULL:
+            _release(c, ex)
+            raise MemoryError()
         r.cfd = c.fd
         r.c = c
         r.timeout_ms = timeout_to_ms(self.socket_timeout)
@@ -107,48 +143,68 @@ cdef class RelayApp(RequestHandler):
             r.req_done = True
         if h.expect_continue and not r.req_done and c.rend == c.rpos:
             _out(r, PyBytes_AS_STRING(_R100), len(_R100))
-        rc = relay_pump(r, False)  # sends the frame (and body) with the GIL held
-        if rc == R_AGAIN:
-            with nogil:
-                rc = relay_pump(r, True)
-        if rc == R_HEAD:
-            head_only = env["REQUEST_METHOD"] == "HEAD"
-            code = r.rh.code
-            r.resp_left = r.rh.content_length
-            if head_only or code < 200 or code == 204 or code == 304:
-                mode = M_NONE
-            elif r.rh.chunked:
-                mode = M_CHUNKED
-                r.emit_ctrl = h.minor == 1
-                if h.minor == 1:
-                    framing = _TE_CHUNKED
-                else:
-                    keep = False
-            elif r.rh.content_length >= 0:
-                mode = M_LENGTH
-            elif h.minor == 1:
-                mode = M_WRAP
+        return self._advance(conn, c, ex, relay_pump(r, False))
+
+    cdef bint _advance(self, Conn conn, hconn *c, Exchange ex, int rc) except? True:
+        """Carry the exchange as far as it goes without waiting: either suspend
+        it in the loop's set (c.pending; True) or finish it (True keeps the
+        client connection)."""
+        cdef bint keep
+        try:
+            if rc == R_HEAD:
+                rc = self._client_head(ex)
+            if rc == R_AGAIN:
+                c.ufd = ex.r.ufd
+                c.want_up = ex.r.ev_up
+                c.want_c = ex.r.ev_c
+                c.wait_ms = ex.r.timeout_ms
+                if c.pending is NULL:
+                    Py_INCREF(ex)
+                    c.pending = <void *>ex
+                return True
+            keep = self._outcome(conn, ex.env, c, &ex.r, rc, ex.started, ex.keep)
+        except BaseException:
+            _release(c, ex)
+            raise
+        _release(c, ex)
+        return keep
+
+    cdef int _client_head(self, Exchange ex) except -1:
+        """The daemon's head is complete: queue the client's, then pump on."""
+        cdef relay *r = &ex.r
+        cdef int mode, code = r.rh.code
+        cdef bytes head, framing = _EMPTY, connection
+        cdef bint head_only = ex.env["REQUEST_METHOD"] == "HEAD"
+        r.resp_left = r.rh.content_length
+        if head_only or code < 200 or code == 204 or code == 304:
+            mode = M_NONE
+        elif r.rh.chunked:
+            mode = M_CHUNKED
+            r.emit_ctrl = ex.minor == 1
+            if ex.minor == 1:
                 framing = _TE_CHUNKED
             else:
-                mode = M_CLOSE
-                keep = False
-            connection = (_EMPTY if h.minor == 1 else _CONN_KEEP) if keep else _CONN_CLOSE
-            head = build_client_head(r.ubuf + r.upos, &r.rh, framing, connection)
-            if len(head) > CLIENT_OUT_BUF - r.oend:
-                rc = R_BAD_HEAD
-                r.rh.why = "response head too large"
-            else:
-                _out(r, PyBytes_AS_STRING(head), len(head))
-                r.upos += r.head_len
-                r.mode = mode
-                r.rcs.state = CH_SIZE
-                r.phase = P_DONE if mode == M_LENGTH and r.resp_left == 0 else P_BODY
-                started = True
-                rc = relay_pump(r, False)  # a small response is already here
-                if rc == R_AGAIN:
-                    with nogil:
-                        rc = relay_pump(r, True)
-        return self._outcome(conn, env, c, r, rc, started, keep)
+                ex.keep = False
+        elif r.rh.content_length >= 0:
+            mode = M_LENGTH
+        elif ex.minor == 1:
+            mode = M_WRAP
+            framing = _TE_CHUNKED
+        else:
+            mode = M_CLOSE
+            ex.keep = False
+        connection = (_EMPTY if ex.minor == 1 else _CONN_KEEP) if ex.keep else _CONN_CLOSE
+        head = build_client_head(r.ubuf + r.upos, &r.rh, framing, connection)
+        if len(head) > CLIENT_OUT_BUF - r.oend:
+            r.rh.why = "response head too large"
+            return R_BAD_HEAD
+        _out(r, PyBytes_AS_STRING(head), len(head))
+        r.upos += r.head_len
+        r.mode = mode
+        r.rcs.state = CH_SIZE
+        r.phase = P_DONE if mode == M_LENGTH and r.resp_left == 0 else P_BODY
+        ex.started = True
+        return relay_pump(r, False)  # a small response is already here
 
     cdef bint _outcome(self, Conn conn, dict env, hconn *c, relay *r, int rc, bint started,
                        bint keep) except? True:
@@ -207,3 +263,43 @@ cdef class RelayApp(RequestHandler):
                        r.rh.why.decode("ascii") if r.rh.why is not NULL else "?", method, path)
             self.answer(conn, c, 502, r.req_done, env)
         return False
+
+
+cdef void _release(hconn *c, Exchange ex) noexcept:
+    """The exchange is over: close the daemon's socket, give the buffers back
+    and drop the connection's reference (closing leaves the epoll set)."""
+    if ex.r.ufd >= 0:
+        close(ex.r.ufd)
+        ex.r.ufd = -1
+    _give_buffer(&_ubufs, ex.r.ubuf)
+    _give_buffer(&_obufs, ex.r.obuf)
+    ex.r.ubuf = ex.r.obuf = NULL
+    c.ufd = -1
+    c.ufd_added = 0
+    if c.pending is not NULL:
+        c.pending = NULL
+        Py_DECREF(ex)
+
+
+cdef bint resume_exchange(Conn conn, hconn *c) except? True:
+    """Go on with the suspended exchange of a connection the loop handed back
+    (an event on one of its fds, or its wait expired); as RequestHandler.handle."""
+    cdef Exchange ex = <Exchange>c.pending
+    cdef relay *r = &ex.r
+    cdef int rc, why = c.resume
+    c.resume = 0
+    if why == RESUME_EXPIRED:
+        rc = relay_expired(r)
+    else:
+        rc = relay_on_ready(r)
+    if rc == 0:
+        if r.phase == P_BODY or not r.req_done:
+            with nogil:  # bulk copying: let the process's other threads run
+                rc = relay_pump(r, False)
+        else:
+            rc = relay_pump(r, False)
+    access_log_use_set(ex.log_set)
+    try:
+        return (<RelayApp>ex.app)._advance(conn, c, ex, rc)
+    finally:
+        access_log_use_set(0)

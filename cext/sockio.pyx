@@ -7,7 +7,7 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_XDECREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
 cdef extern from "Python.h":
     # Raw-pointer forms, so a short read can shrink the bytes in place.
@@ -94,16 +94,10 @@ cdef class Conn:
     """One connection, owning its hconn (and fd) or borrowing the loop's."""
     cdef hconn *c
     cdef bint owner
-    # The router's relay buffers (relay_app.pyx), kept by the thread that
-    # owns this Conn from one request to the next; allocated on first use.
-    cdef char *relay_ubuf
-    cdef char *relay_obuf
 
     def __cinit__(self, int fd=-1, double timeout=60.0):
         self.c = NULL
         self.owner = False
-        self.relay_ubuf = NULL
-        self.relay_obuf = NULL
         if fd >= 0:
             self.c = hconn_new(fd, timeout_to_ms(timeout))
             if self.c is NULL:
@@ -115,8 +109,6 @@ cdef class Conn:
         if self.owner:
             hconn_free(self.c)
         self.c = NULL
-        free(self.relay_ubuf)
-        free(self.relay_obuf)
 
     cdef void attach(self, hconn *c) noexcept:
         """Borrow a loop-owned connection for one request."""

@@ -7,14 +7,19 @@
 /partial?t=TAG 1000 body bytes (chunked), notes its pid, then sleeps
 /partial-cl?t= the same with Content-Length: 1000000
 /nocontent     204
+/meet?n=N      waits (at most 10 s) until N requests are in the application at
+               once: "met", or 500 "apart" when they never were
 """
 
 import hashlib
 import os
+import threading
 import time
 from urllib.parse import parse_qs
 
 BLOCK = b"x" * 65536
+_barriers: dict[int, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
 
 
 def _note_pid(environ):
@@ -82,6 +87,16 @@ def application(environ, start_response):
             _sleep()
             yield b"never"
         return body()
+    if path == "/meet":
+        with _barriers_lock:
+            barrier = _barriers.setdefault(n, threading.Barrier(n))
+        try:
+            barrier.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"apart"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"met"]
     if path == "/nocontent":
         start_response("204 No Content", [])
         return []
