@@ -7,6 +7,8 @@
 # built with the GIL in between, and every failure becomes its status (or a
 # visible truncation) and one log line.
 
+from cpython.ref cimport Py_DECREF, Py_INCREF
+
 
 # Relay buffers are reused from one exchange to the next (all of them are
 # taken and given back with the GIL held): no malloc of 300 KiB per request.

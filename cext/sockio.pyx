@@ -7,7 +7,7 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from cpython.ref cimport Py_XDECREF
 
 cdef extern from "Python.h":
     # Raw-pointer forms, so a short read can shrink the bytes in place.
