@@ -460,7 +460,7 @@ cdef class HttpLoop:
                     conn.attach(c)
                     keep = False
                     try:
-                        keep = resume_exchange(conn, c)  # relay_app.pyx
+                        keep = resume_exchange(conn, c, self.stopping)  # relay_app.pyx
                     finally:
                         conn.detach()
                         c = self._after(c, keep)

@@ -283,13 +283,16 @@ cdef void _release(hconn *c, Exchange ex) noexcept:
         Py_DECREF(ex)
 
 
-cdef bint resume_exchange(Conn conn, hconn *c) except? True:
+cdef bint resume_exchange(Conn conn, hconn *c, bint stopping) except? True:
     """Go on with the suspended exchange of a connection the loop handed back
-    (an event on one of its fds, or its wait expired); as RequestHandler.handle."""
+    (an event on one of its fds, or its wait expired); as RequestHandler.handle.
+    stopping: the loop is stopping, so a head not sent yet says Connection: close."""
     cdef Exchange ex = <Exchange>c.pending
     cdef relay *r = &ex.r
     cdef int rc, why = c.resume
     c.resume = 0
+    if stopping:
+        ex.keep = False
     if why == RESUME_EXPIRED:
         rc = relay_expired(r)
     else:

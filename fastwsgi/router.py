@@ -86,11 +86,12 @@ class Router:
                 watchdog_set_log_fd(stream_fileno())
                 reopen_logs()
         loop.stop()
-        busy = join_all(threads, graceful)
-        if busy:
+        if join_all(threads, graceful):
+            # Requests are counted by connection: a relayed one waiting for
+            # its daemon holds no thread.
             log.warning("Router process for '%s' (pid=%d) exiting with %d requests still "
                         "being served after graceful-timeout %gs.", cfg.name, os.getpid(),
-                        busy, graceful)
+                        loop.connections(), graceful)
         close_access_log()
         return exitcodes.STOPPED
 

@@ -379,6 +379,45 @@ def test_one_router_thread_relays_many_requests_at_once(fresh: list[RouterServer
             sock.close()
 
 
+def test_stop_lets_suspended_exchanges_finish(fresh: list[RouterServer]) -> None:
+    # Relayed requests waiting for their daemon are held by the event set,
+    # not by threads: SIGTERM must still let each of them finish (with
+    # Connection: close) before the router exits.
+    server = start(fresh, "--threads", "4", "--router-processes", "1", "--router-threads", "1")
+    socks = [server.connect() for _ in range(3)]
+    try:
+        for i, sock in enumerate(socks):
+            sock.sendall(f"GET /wait?t=w{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        for i in range(3):
+            server.daemon_pid(f"w{i}")
+        server.signal(signal.SIGTERM)
+        wait_for(lambda: "Shutdown requested" in server.log(), 10, "the daemon told to stop")
+        for i in range(3):
+            Path(server.pids_dir, f"w{i}.go").touch()
+        responses = [Reader(sock).response() for sock in socks]
+        assert [(r.status, r.body, r.header("Connection")) for r in responses] == \
+            [(200, b"released", "close")] * 3
+        assert server.wait_exit(20) == 0
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_stop_past_graceful_timeout_counts_the_requests_left(fresh: list[RouterServer]) -> None:
+    # One request never answered (the app sleeps): the router gives up after
+    # graceful-timeout and names how many requests it leaves, not how many
+    # threads it has (a waiting exchange holds none).
+    server = start(fresh, "--graceful-timeout", "0.5", "--shutdown-timeout", "0.5",
+                   "--router-processes", "1", "--router-threads", "3")
+    with server.connect() as sock:
+        sock.sendall(b"GET /hang?t=left HTTP/1.1\r\nHost: t\r\n\r\n")
+        server.daemon_pid("left")
+        server.signal(signal.SIGTERM)
+        server.wait_exit(20)
+    assert re.search(r"Router process for 'router_app' \(pid=\d+\) exiting with 1 requests "
+                     r"still being served after graceful-timeout 0.5s", server.log()), server.log()
+
+
 def test_router_processes_take_turns_at_the_listener(fresh: list[RouterServer]) -> None:
     # Each router process must take its turn at the listener: with
     # EPOLLEXCLUSIVE alone, the one that registered first took every

@@ -7,6 +7,8 @@
 /partial?t=TAG 1000 body bytes (chunked), notes its pid, then sleeps
 /partial-cl?t= the same with Content-Length: 1000000
 /nocontent     204
+/wait?t=TAG    notes its pid in $FW_PIDS/TAG, answers "released" once the
+               file $FW_PIDS/TAG.go exists (at most 10 s)
 /meet?n=N      waits (at most 10 s) until N requests are in the application at
                once: "met", or 500 "apart" when they never were
 """
@@ -87,6 +89,16 @@ def application(environ, start_response):
             _sleep()
             yield b"never"
         return body()
+    if path == "/wait":
+        _note_pid(environ)
+        go = os.path.join(os.environ["FW_PIDS"],
+                          parse_qs(environ["QUERY_STRING"])["t"][0] + ".go")
+        for _ in range(100):  # bounded
+            if os.path.exists(go):
+                break
+            time.sleep(0.1)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"released" if os.path.exists(go) else b"never released"]
     if path == "/meet":
         with _barriers_lock:
             barrier = _barriers.setdefault(n, threading.Barrier(n))
