@@ -202,16 +202,19 @@ cdef class HttpLoop:
             c.deadline_ns = c.accepted_ns + self.header_timeout_ns
         else:
             c.deadline_ns = now + self.keepalive_timeout_ns
-        pthread_mutex_lock(&self.lock)
-        c.state = C_PARKED  # before arming: an event may fire at once
-        pthread_mutex_unlock(&self.lock)
         ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT
         ev.data.u64 = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+        # Armed under the lock: an event still armed from a relayed exchange
+        # (its client socket) may hand the connection to another thread as
+        # soon as it is PARKED, and that thread may close it.
+        pthread_mutex_lock(&self.lock)
+        c.state = C_PARKED
         if c.in_epoll:
             epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
         else:
             c.in_epoll = 1
             epoll_ctl(self.epfd, EPOLL_CTL_ADD, c.fd, &ev)
+        pthread_mutex_unlock(&self.lock)
 
     cdef void _suspend(self, hconn *c) noexcept nogil:
         """Give a connection whose exchange waits (c.pending) to the set: its
@@ -220,6 +223,7 @@ cdef class HttpLoop:
         lock, so that no thread takes it before both are armed."""
         cdef epoll_event ev
         cdef unsigned long long tag = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+        cdef int rc = 0
         c.deadline_ns = monotonic_ns() + c.wait_ms * 1000000LL if c.wait_ms >= 0 \
             else NO_DEADLINE
         pthread_mutex_lock(&self.lock)
@@ -227,13 +231,23 @@ cdef class HttpLoop:
         if c.want_up:
             ev.events = c.want_up | EPOLLONESHOT
             ev.data.u64 = tag
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.ufd_added else EPOLL_CTL_ADD, c.ufd, &ev)
-            c.ufd_added = 1
-        if c.want_c:
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.ufd_added else EPOLL_CTL_ADD, c.ufd, &ev)
+            if rc == 0:
+                c.ufd_added = 1
+        if c.want_c and rc == 0:
             ev.events = c.want_c | EPOLLONESHOT
             ev.data.u64 = tag
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.in_epoll else EPOLL_CTL_ADD, c.fd, &ev)
-            c.in_epoll = 1
+            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.in_epoll else EPOLL_CTL_ADD, c.fd, &ev)
+            if rc == 0:
+                c.in_epoll = 1
+        if rc != 0:
+            # No event will come (ENOMEM, or max_user_watches): let the
+            # sweeper hand it back at once; it ends as a timeout does.
+            c.deadline_ns = 0
+            wd_log("error", "Could not add a relayed request's socket to the event set; "
+                   "the request ends as if socket-timeout had passed.")
+        if c.deadline_ns < self.next_sweep_ns:
+            self.next_sweep_ns = c.deadline_ns  # a connect retry, or a short socket-timeout
         pthread_mutex_unlock(&self.lock)
 
     cdef void close_conn(self, hconn *c) noexcept nogil:
@@ -276,6 +290,8 @@ cdef class HttpLoop:
                     c.resume = RESUME_EXPIRED
                     c.next_ready = self.expired
                     self.expired = c
+                elif c.deadline_ns < self.next_sweep_ns:
+                    self.next_sweep_ns = c.deadline_ns
                 continue
             if c is not NULL and c.state == C_PARKED and everything \
                     and not (c.requests > 0 and c.rend == c.rpos):
@@ -295,6 +311,14 @@ cdef class HttpLoop:
                 _answer_408(c)
             self.close_conn(c)
         return True
+
+    cdef int _wait_ms(self) noexcept nogil:
+        """How long a waiting thread may sleep: WAIT_MS, or less when a sweep
+        (a suspended exchange's deadline) is due sooner."""
+        cdef long long left = self.next_sweep_ns - monotonic_ns()
+        if left >= WAIT_MS * 1000000LL:
+            return WAIT_MS
+        return 0 if left <= 0 else <int>(left // 1000000) + 1
 
     # -- reading -------------------------------------------------------------
 
@@ -371,7 +395,7 @@ cdef class HttpLoop:
                 # access log are its job too, once a second.
                 if self._sweep(monotonic_ns(), False):
                     access_log_flush()
-            rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
+            rc = epoll_wait(self.epfd, &ev, 1, self._wait_ms() if block else 0)
             if rc < 0 and errno != EINTR:
                 return NULL
             if block:

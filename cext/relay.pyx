@@ -5,14 +5,15 @@
 # 1. With the GIL, the request head becomes a uwsgi frame (encode_frame): the
 #    CGI variables of the head, the connection's addresses, CONTENT_LENGTH or
 #    STREAM_VAR (a chunked upload, sent de-chunked and ended by our
-#    half-close), FASTWSGI_QUEUE_START and FRAMED_RESPONSE_VAR. Everything
-#    after that runs without the GIL until the daemon's response head is
-#    complete, and again from there to the end of the response.
+#    half-close), FASTWSGI_QUEUE_START and FRAMED_RESPONSE_VAR. The pump runs
+#    without the GIL wherever it moves bulk bytes.
 # 2. Connect: a non-blocking AF_UNIX connect, a new socket per request. A
 #    full backlog (EAGAIN) or a socket nobody listens on (ECONNREFUSED) is
-#    retried as mod_wsgi does: sleep 0.125 s while less than 2 s was slept,
-#    then 1 s, until connect-timeout has passed since the first attempt; then
-#    503. Any other error (ENOENT, EACCES) is 503 at once.
+#    retried as mod_wsgi does: after 0.125 s while less than 2 s was waited,
+#    then after 1 s, until connect-timeout has passed since the first
+#    attempt; then 503. Any other error (ENOENT, EACCES) is 503 at once. The
+#    waits between attempts are timed suspensions in the event set, not
+#    sleeping threads.
 # 3. One pump serves both sockets. It writes the frame, then body
 #    bytes, to the daemon whenever the daemon's socket is writable, and it
 #    reads the daemon's socket whenever it is readable, whether or not the
@@ -22,12 +23,11 @@
 #    Body bytes go from the client's buffer straight to the daemon; a chunked
 #    body is de-chunked on the way (chunk_ctrl). Bytes read from the client
 #    past the body stay in its buffer: they are the next pipelined request.
-#    The pump never waits in the router's event loop (may_wait=False): where
-#    it would, it returns R_AGAIN with the events it needs (ev_up, ev_c), the
-#    exchange is suspended in the loop's epoll set and any thread resumes it
-#    (relay_app.pyx); no thread waits for a daemon, so a few threads keep
-#    every in-flight request going. relay_pump(may_wait=True), one poll()
-#    loop, is the same pump for a caller that has a thread to spend.
+#    The pump never waits: where it would, it returns R_AGAIN with the
+#    events it needs (ev_up, ev_c), the exchange is suspended in the event
+#    loop's epoll set, and whichever thread gets one of those events (or
+#    finds its socket-timeout passed) resumes it (relay_app.pyx). No thread
+#    waits for a daemon, so a few threads keep every in-flight request going.
 # 4. The daemon's head is parsed in C (relay_head.pyx); the client's head is
 #    built with the GIL: hop-by-hop fields dropped, Date and Server added if
 #    missing, then the client-side framing. The daemon frames its body as
@@ -93,7 +93,7 @@ cdef enum:
     R_CLIENT_GONE = 8
     R_BAD_BODY = 9       # the client's chunked body is malformed
     R_NOMEM = 10
-    R_AGAIN = 11         # may_wait=False: the pump would have to wait
+    R_AGAIN = 11         # the pump would have to wait: ev_up / ev_c say for what
 
 
 cdef struct relay:
@@ -137,17 +137,11 @@ cdef struct relay:
     short ev_c
 
 
-cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_timeout,
-                       int *attempts, int *err, bint may_wait) noexcept nogil:
-    """Connect to the group socket (theory, rule 2); the fd, or -1 with err set.
-
-    may_wait=False (the first attempt, made with the GIL held: a non-blocking
-    connect is cheaper than a GIL round trip) returns -2 instead of sleeping
-    before a retry; the caller then calls again without the GIL."""
+cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int *err) noexcept nogil:
+    """One non-blocking connect to the group socket: the fd, or -1 with err
+    set (EAGAIN or ECONNREFUSED are retried by the caller: theory, rule 2)."""
     cdef sockaddr_un addr
     cdef int fd, e
-    cdef long long start = monotonic_ns(), left_ns
-    cdef double slept = 0.0, step
     cdef size_t n = strlen(path)
     memset(&addr, 0, sizeof(addr))
     addr.sun_family = AF_UNIX
@@ -164,25 +158,13 @@ cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, double connect_
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int))
         if sndbuf:
             setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int))
-        attempts[0] += 1
         if connect(fd, <sockaddr *>&addr, sizeof(addr)) == 0:
             return fd
         e = errno
         close(fd)
-        if e != EAGAIN and e != ECONNREFUSED and e != EINTR:
+        if e != EINTR:
             err[0] = e
             return -1
-        if not may_wait:
-            return -2
-        left_ns = start + <long long>(connect_timeout * 1e9) - monotonic_ns()
-        if left_ns <= 0:
-            err[0] = e
-            return -1
-        step = 0.125 if slept < 2.0 else 1.0
-        if step * 1e9 > left_ns:
-            step = left_ns / 1e9
-        poll(NULL, 0, <int>(step * 1000) + 1)
-        slept += step
 
 
 cdef int _body_step(relay *r) noexcept nogil:
@@ -402,51 +384,24 @@ cdef int _transform(relay *r) noexcept nogil:
     return 0
 
 
-DEF RECHECK_MS = 5000
-
-
-cdef inline long long _progress_mark(relay *r) noexcept nogil:
+cdef inline long long relay_progress_mark(relay *r) noexcept nogil:
     """A number that changes whenever any buffer of the exchange moves."""
     return (r.fpos + r.upos * 3 + r.uend * 5 + r.opos * 7 + r.oend * 11 + r.c.rpos * 13
             + r.c.rend * 17 + r.phase * 19 + r.req_done * 23)
 
 
-cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
-    """Run both directions until the daemon's head is complete (R_HEAD) or the
-    exchange ends; see the theory of operation.
-
-    may_wait=False is the fast path, run with the GIL held: only non-blocking
-    calls, and R_AGAIN where the pump would poll(), so that a response
-    already at hand (a small one is usually complete in the buffer) costs no
-    GIL round trip. The caller then runs it again without the GIL."""
-    cdef pollfd fds[2]
-    cdef int nfds, rc, k
+cdef int relay_pump(relay *r) noexcept nogil:
+    """Run both directions, without waiting, until the daemon's head is
+    complete (R_HEAD), the exchange ends, or it would have to wait: R_AGAIN,
+    with the poll events it waits for in r.ev_up and r.ev_c (the theory of
+    operation, rule 3). Only non-blocking calls: it may run with the GIL held."""
+    cdef int k
+    cdef short ev_up, ev_c
     cdef ssize_t sent
     cdef Py_ssize_t hl
     cdef bint want_up_in, want_up_out, want_c_in, want_c_out
-    cdef int waited = 0, step
-    cdef long long mark, recheck_mark = -1
-    cdef char text[300]
     cdef bint tried_recv = False, tried_client = False
     while True:
-        if recheck_mark >= 0:
-            # After a silent wait: did the work we skipped become possible?
-            if r.phase != P_DONE and not r.up_eof:
-                _recv_upstream(r)
-            if not r.req_done and r.need_client and r.fpos == r.flen \
-                    and not r.drain_gave_up:
-                _recv_client(r)
-            _send_frame(r)
-            _body_step(r)
-            if r.phase == P_BODY:
-                _transform(r)
-            if _progress_mark(r) != recheck_mark:
-                snprintf(text, sizeof(text), "Relay made progress without a poll() wakeup "
-                         "(phase %d, upstream %zd..%zd, out %zd..%zd, body %s); recovered.",
-                         r.phase, r.upos, r.uend, r.opos, r.oend,
-                         "sent" if r.req_done else "pending")
-                wd_log("warning", text)
-            recheck_mark = -1
         # -- progress without waiting ---------------------------------------
         _send_frame(r)
         if _body_step(r) < 0:
@@ -471,8 +426,8 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
                     # The send made room in the client's buffer: what waits
                     # in the daemon's buffer can move now. Waiting instead
                     # would sleep with both buffers stuck (a full daemon
-                    # buffer is not polled for input) until something else
-                    # woke us: seen as 5 s stalls, the daemon's linger.
+                    # buffer is not waited on for input) until something
+                    # else woke us: seen as 5 s stalls, the daemon's linger.
                     continue
             elif sent < 0 and errno != EAGAIN and errno != EINTR:
                 return R_CLIENT_GONE
@@ -481,7 +436,7 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
                 return r.result_after_flush
             if r.req_done or r.drain_gave_up:
                 return R_DONE
-        # -- wait ------------------------------------------------------------
+        # -- what it would wait for -----------------------------------------
         _compact_upstream(r)
         want_up_out = not r.up_wr_dead and not r.req_done and (
             r.fpos < r.flen or not r.need_client)
@@ -489,83 +444,35 @@ cdef int relay_pump(relay *r, bint may_wait) noexcept nogil:
         want_c_out = r.oend > r.opos
         want_c_in = not r.req_done and r.need_client and not r.drain_gave_up \
             and r.fpos == r.flen
-        nfds = 0
-        if want_up_in or want_up_out:
-            fds[nfds].fd = r.ufd
-            fds[nfds].events = (POLLIN if want_up_in else 0) | (POLLOUT if want_up_out else 0)
-            fds[nfds].revents = 0
-            nfds += 1
-        if want_c_in or want_c_out:
-            fds[nfds].fd = r.cfd
-            fds[nfds].events = (POLLIN if want_c_in else 0) | (POLLOUT if want_c_out else 0)
-            fds[nfds].revents = 0
-            nfds += 1
-        if not may_wait and nfds:
-            # One speculative read of each side before giving up: the bytes
-            # are often there already, and a wait costs an event round trip.
-            # Not for the daemon's head: it has only just been sent the request.
-            if want_up_in and r.phase == P_BODY and not tried_recv:
-                tried_recv = True
-                k = _recv_upstream(r)
-                if k < 0:
-                    return R_UP_ERROR
-                if k > 0 or r.up_eof:  # progress: go round again
-                    tried_recv = False
-                    continue
-            if want_c_in and not tried_client:
-                tried_client = True
-                k = _recv_client(r)
-                if k < 0:
-                    return R_CLIENT_GONE
-                if k > 0:
-                    tried_client = False
-                    continue
-            r.ev_up = fds[0].events if nfds and fds[0].fd == r.ufd else 0
-            r.ev_c = fds[nfds - 1].events if fds[nfds - 1].fd == r.cfd else 0
-            return R_AGAIN
-        if nfds == 0:
+        ev_up = (POLLIN if want_up_in else 0) | (POLLOUT if want_up_out else 0)
+        ev_c = (POLLIN if want_c_in else 0) | (POLLOUT if want_c_out else 0)
+        if ev_up == 0 and ev_c == 0:
             # Only possible once the response is out and the body is stuck
             # behind a full buffer it cannot use: give up on keep-alive.
             r.drain_gave_up = True
             continue
-        # Wait at most RECHECK_MS at a time: a wakeup the kernel never gives
-        # (seen once under load: both ends asleep with work possible) then
-        # costs seconds, not the whole socket-timeout, and is logged.
-        if r.timeout_ms >= 0:
-            step = r.timeout_ms - waited
-            if step > RECHECK_MS:
-                step = RECHECK_MS
-        else:
-            step = RECHECK_MS
-        mark = _progress_mark(r)
-        rc = poll(fds, nfds, step)
-        if rc < 0:
-            if errno == EINTR:
+        # One speculative read of each side before giving up: the bytes are
+        # often there already, and a wait costs an event round trip. Not for
+        # the daemon's head: it has only just been sent the request.
+        if want_up_in and r.phase == P_BODY and not tried_recv:
+            tried_recv = True
+            k = _recv_upstream(r)
+            if k < 0:
+                return R_UP_ERROR
+            if k > 0 or r.up_eof:  # progress: go round again
+                tried_recv = False
                 continue
-            r.err = errno
-            return R_UP_ERROR
-        if rc == 0 and (r.timeout_ms < 0 or waited + step < r.timeout_ms):
-            waited += step
-            recheck_mark = mark
-            continue
-        if rc > 0:
-            waited = 0
-        if rc == 0:
-            if r.phase == P_DONE and r.oend == r.opos:
-                r.drain_gave_up = True  # the response is out; just close
-                continue
-            return R_TIMEOUT
-        for k in range(nfds):
-            if fds[k].fd == r.ufd and fds[k].revents and want_up_in:
-                if _recv_upstream(r) < 0:
-                    return R_UP_ERROR
-            elif fds[k].fd == r.cfd and fds[k].revents & (POLLIN | POLLHUP | POLLERR) \
-                    and want_c_in:
-                if _recv_client(r) < 0:
-                    return R_CLIENT_GONE
-            elif fds[k].fd == r.cfd and fds[k].revents & (POLLHUP | POLLERR) \
-                    and not want_c_in:
+        if want_c_in and not tried_client:
+            tried_client = True
+            k = _recv_client(r)
+            if k < 0:
                 return R_CLIENT_GONE
+            if k > 0:
+                tried_client = False
+                continue
+        r.ev_up = ev_up
+        r.ev_c = ev_c
+        return R_AGAIN
 
 
 cdef int relay_on_ready(relay *r) noexcept nogil:

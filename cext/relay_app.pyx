@@ -49,6 +49,35 @@ cdef class Exchange:
     cdef bint started         # the client's head is queued
     cdef int minor
     cdef int log_set          # the access-log set of the request (a Site's vhost)
+    cdef bint no_body         # the request has no body (an early answer can keep it)
+    cdef bint send_100        # answer Expect: 100-continue once connected
+    cdef bint connecting      # suspended between two connect attempts
+    cdef int attempts
+    cdef double slept         # between connect attempts so far
+    cdef long long started_ns
+
+
+cdef void _suspend_exchange(hconn *c, Exchange ex, int ev_up, int ev_c, int wait_ms) noexcept:
+    """Leave the exchange on the connection for the loop to suspend (c.pending
+    holds a reference until _release)."""
+    c.ufd = ex.r.ufd
+    c.want_up = ev_up
+    c.want_c = ev_c
+    c.wait_ms = wait_ms
+    if c.pending is NULL:
+        Py_INCREF(ex)
+        c.pending = <void *>ex
+
+
+cdef int _pump(relay *r) noexcept:
+    """relay_pump, without the GIL when it may move bulk bytes (a body either
+    way) so that the process's other threads run meanwhile."""
+    cdef int rc
+    if r.phase == P_BODY or not r.req_done:
+        with nogil:
+            rc = relay_pump(r)
+        return rc
+    return relay_pump(r)
 
 
 cdef class RelayApp(RequestHandler):
@@ -79,10 +108,8 @@ cdef class RelayApp(RequestHandler):
                      int slot) except? True:
         """Relay one request; True keeps the client connection alive."""
         cdef bytes frame
-        cdef const char *path = PyBytes_AS_STRING(self.path_b)
-        cdef int fd, attempts = 0, err = 0, rcv = self.rcvbuf, snd = self.sndbuf
-        cdef double ct = self.connect_timeout
-        cdef long long started
+        cdef Exchange ex
+        cdef relay *r
         if not self.admit(conn, env, h, c):
             return False
         if h.chunked:
@@ -96,39 +123,17 @@ cdef class RelayApp(RequestHandler):
             _log.error("Refused a request with 431 Request Header Fields Too Large: %s.", exc)
             self.answer(conn, c, 431, False, env)
             return False
-        started = monotonic_ns()
-        fd = relay_connect(path, rcv, snd, ct, &attempts, &err, False)
-        if fd == -2:
-            with nogil:
-                fd = relay_connect(path, rcv, snd, ct, &attempts, &err, True)
-        if fd < 0:
-            if err == EAGAIN or err == ECONNREFUSED:
-                _log.error("Unable to connect to WSGI daemon process '%s' on '%s' after multiple "
-                           "attempts as listener backlog limit was exceeded or the socket does "
-                           "not exist (%d attempts in %.1fs, last: %s); answered 503 to %s %s.",
-                           self.group, self.socket_path, attempts,
-                           (monotonic_ns() - started) / 1e9, os.strerror(err),
-                           env["REQUEST_METHOD"], env["PATH_INFO"])
-            else:
-                _log.error("Unable to connect to WSGI daemon process '%s' on '%s' (%s); "
-                           "answered 503 to %s %s.", self.group, self.socket_path,
-                           os.strerror(err), env["REQUEST_METHOD"], env["PATH_INFO"])
-            self.answer(conn, c, 503, not h.chunked and h.content_length <= 0, env)
-            return False
-        cdef Exchange ex = Exchange.__new__(Exchange)
-        cdef relay *r = &ex.r
+        ex = Exchange.__new__(Exchange)
+        r = &ex.r
         ex.app = self
         ex.env = env
         ex.frame = frame
         ex.keep = h.keep_alive
         ex.minor = h.minor
         ex.log_set = access_log_current_set()
-        r.ufd = fd
-        r.ubuf = _take_buffer(&_ubufs, UPSTREAM_BUF)
-        r.obuf = _take_buffer(&_obufs, CLIENT_OUT_BUF)
-        if r.ubuf is NULL or r.obuf is NULL:
-            _release(c, ex)
-            raise MemoryError()
+        ex.no_body = not h.chunked and h.content_length <= 0
+        ex.started_ns = monotonic_ns()
+        r.ufd = -1
         r.cfd = c.fd
         r.c = c
         r.timeout_ms = timeout_to_ms(self.socket_timeout)
@@ -143,9 +148,57 @@ cdef class RelayApp(RequestHandler):
             r.body_left = h.content_length
         else:
             r.req_done = True
-        if h.expect_continue and not r.req_done and c.rend == c.rpos:
-            _out(r, PyBytes_AS_STRING(_R100), len(_R100))
-        return self._advance(conn, c, ex, relay_pump(r, False))
+        ex.send_100 = h.expect_continue and not r.req_done and c.rend == c.rpos
+        try:
+            return self._connect(conn, c, ex)
+        except BaseException:
+            _release(c, ex)  # never leave a half-made exchange on the connection
+            raise
+
+    cdef bint _connect(self, Conn conn, hconn *c, Exchange ex) except? True:
+        """One connect attempt; on a full backlog or a refusal the exchange
+        waits for its next attempt suspended in the event set (theory, rule 2)."""
+        cdef relay *r = &ex.r
+        cdef int fd, err = 0
+        cdef double left, step
+        fd = relay_connect(PyBytes_AS_STRING(self.path_b), self.rcvbuf, self.sndbuf, &err)
+        ex.attempts += 1
+        if fd >= 0:
+            ex.connecting = False
+            r.ufd = fd
+            # Buffers only once connected: requests queued for a full backlog
+            # cost no 300 KiB each.
+            r.ubuf = _take_buffer(&_ubufs, UPSTREAM_BUF)
+            r.obuf = _take_buffer(&_obufs, CLIENT_OUT_BUF)
+            if r.ubuf is NULL or r.obuf is NULL:
+                _release(c, ex)
+                raise MemoryError()
+            if ex.send_100:
+                _out(r, PyBytes_AS_STRING(_R100), len(_R100))
+            return self._advance(conn, c, ex, _pump(r))
+        left = self.connect_timeout - (monotonic_ns() - ex.started_ns) / 1e9
+        if (err == EAGAIN or err == ECONNREFUSED) and left > 0:
+            step = 0.125 if ex.slept < 2.0 else 1.0
+            if step > left:
+                step = left
+            ex.slept += step
+            ex.connecting = True
+            _suspend_exchange(c, ex, 0, 0, <int>(step * 1000) + 1)
+            return True
+        if err == EAGAIN or err == ECONNREFUSED:
+            _log.error("Unable to connect to WSGI daemon process '%s' on '%s' after multiple "
+                       "attempts as listener backlog limit was exceeded or the socket does "
+                       "not exist (%d attempts in %.1fs, last: %s); answered 503 to %s %s.",
+                       self.group, self.socket_path, ex.attempts,
+                       (monotonic_ns() - ex.started_ns) / 1e9, os.strerror(err),
+                       ex.env["REQUEST_METHOD"], ex.env["PATH_INFO"])
+        else:
+            _log.error("Unable to connect to WSGI daemon process '%s' on '%s' (%s); "
+                       "answered 503 to %s %s.", self.group, self.socket_path,
+                       os.strerror(err), ex.env["REQUEST_METHOD"], ex.env["PATH_INFO"])
+        _release(c, ex)
+        self.answer(conn, c, 503, ex.no_body, ex.env)
+        return False
 
     cdef bint _advance(self, Conn conn, hconn *c, Exchange ex, int rc) except? True:
         """Carry the exchange as far as it goes without waiting: either suspend
@@ -156,13 +209,7 @@ cdef class RelayApp(RequestHandler):
             if rc == R_HEAD:
                 rc = self._client_head(ex)
             if rc == R_AGAIN:
-                c.ufd = ex.r.ufd
-                c.want_up = ex.r.ev_up
-                c.want_c = ex.r.ev_c
-                c.wait_ms = ex.r.timeout_ms
-                if c.pending is NULL:
-                    Py_INCREF(ex)
-                    c.pending = <void *>ex
+                _suspend_exchange(c, ex, ex.r.ev_up, ex.r.ev_c, ex.r.timeout_ms)
                 return True
             keep = self._outcome(conn, ex.env, c, &ex.r, rc, ex.started, ex.keep)
         except BaseException:
@@ -206,7 +253,7 @@ cdef class RelayApp(RequestHandler):
         r.rcs.state = CH_SIZE
         r.phase = P_DONE if mode == M_LENGTH and r.resp_left == 0 else P_BODY
         ex.started = True
-        return relay_pump(r, False)  # a small response is already here
+        return _pump(r)  # a small response is already here
 
     cdef bint _outcome(self, Conn conn, dict env, hconn *c, relay *r, int rc, bint started,
                        bint keep) except? True:
@@ -290,21 +337,25 @@ cdef bint resume_exchange(Conn conn, hconn *c, bint stopping) except? True:
     cdef Exchange ex = <Exchange>c.pending
     cdef relay *r = &ex.r
     cdef int rc, why = c.resume
+    cdef long long mark = relay_progress_mark(r)
     c.resume = 0
     if stopping:
         ex.keep = False
-    if why == RESUME_EXPIRED:
-        rc = relay_expired(r)
-    else:
-        rc = relay_on_ready(r)
-    if rc == 0:
-        if r.phase == P_BODY or not r.req_done:
-            with nogil:  # bulk copying: let the process's other threads run
-                rc = relay_pump(r, False)
-        else:
-            rc = relay_pump(r, False)
     access_log_use_set(ex.log_set)
     try:
+        if ex.connecting:
+            return (<RelayApp>ex.app)._connect(conn, c, ex)
+        # On expiry too, one last look: what arrived after the deadline counts.
+        rc = relay_on_ready(r)
+        if rc == 0:
+            rc = _pump(r)
+        if why == RESUME_EXPIRED and rc == R_AGAIN and relay_progress_mark(r) == mark:
+            rc = relay_expired(r)
+            if rc == 0:
+                rc = _pump(r)
         return (<RelayApp>ex.app)._advance(conn, c, ex, rc)
+    except BaseException:
+        _release(c, ex)
+        raise
     finally:
         access_log_use_set(0)

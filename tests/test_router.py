@@ -379,6 +379,36 @@ def test_one_router_thread_relays_many_requests_at_once(fresh: list[RouterServer
             sock.close()
 
 
+def test_connect_retries_hold_no_thread(fresh: list[RouterServer]) -> None:
+    # The daemon's one thread holds request A, and its backlog of 1 is full,
+    # so the next requests' connects are refused with EAGAIN and retried.
+    # When A is released, its 4 MiB answer must still be relayed (by the
+    # router's only thread) while those retries wait: if a retry slept in
+    # that thread, the daemon would block writing A, never accept again, and
+    # the waiting requests would get 503 after connect-timeout.
+    server = start(fresh, "--processes", "1", "--threads", "1", "--listen-backlog", "1",
+                   "--connect-timeout", "8", "--router-processes", "1", "--router-threads", "1")
+    a = server.connect()
+    others = []
+    try:
+        a.sendall(f"GET /wait?t=a&n={4 * MiB} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        server.daemon_pid("a")
+        for i in range(5):
+            sock = server.connect()
+            others.append(sock)
+            sock.sendall(f"GET /wait?t=o{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        for i in range(5):
+            Path(server.pids_dir, f"o{i}.go").touch()
+        Path(server.pids_dir, "a.go").touch()
+        ra = Reader(a).response()
+        assert ra.status == 200 and len(ra.body) == 4 * MiB
+        assert [Reader(s).response().status for s in others] == [200] * 5
+        assert server.errors() == []
+    finally:
+        for sock in [a, *others]:
+            sock.close()
+
+
 def test_stop_lets_suspended_exchanges_finish(fresh: list[RouterServer]) -> None:
     # Relayed requests waiting for their daemon are held by the event set,
     # not by threads: SIGTERM must still let each of them finish (with

@@ -8,7 +8,7 @@
 /partial-cl?t= the same with Content-Length: 1000000
 /nocontent     204
 /wait?t=TAG    notes its pid in $FW_PIDS/TAG, answers "released" once the
-               file $FW_PIDS/TAG.go exists (at most 10 s)
+               file $FW_PIDS/TAG.go exists (at most 10 s); with n=N, N bytes
 /meet?n=N      waits (at most 10 s) until N requests are in the application at
                once: "met", or 500 "apart" when they never were
 """
@@ -98,6 +98,8 @@ def application(environ, start_response):
                 break
             time.sleep(0.1)
         start_response("200 OK", [("Content-Type", "text/plain")])
+        if n:
+            return _big(n)
         return [b"released" if os.path.exists(go) else b"never released"]
     if path == "/meet":
         with _barriers_lock:
