@@ -2,10 +2,12 @@
 #
 # Theory of operation:
 # 1. Idle worker threads wait in epoll_wait() on the same set, which holds
-#    the listening sockets, an eventfd for stop(), and every parked
-#    connection (EPOLLONESHOT: an event goes to exactly one thread). In a
-#    daemon, the gate (gil_gate.pyx) lets only one idle thread wait there
-#    while requests keep finishing; routers (gate=False) let all of them.
+#    the listening sockets, an eventfd for stop(), a timerfd for deadlines
+#    of suspended exchanges that come before the next regular sweep, and
+#    every parked connection (EPOLLONESHOT: an event goes to exactly one
+#    thread). In a
+#    daemon or router, the gate (gil_gate.pyx) lets only one idle thread
+#    wait there while requests keep finishing (gate=False: all of them).
 # 2. The thread that gets an event does the work itself: it accepts, reads,
 #    parses the head without the GIL, then takes the GIL once to run the
 #    application, and writes the response. No request is handed between
@@ -45,6 +47,7 @@ DEF WAIT_MS = 500
 
 cdef unsigned int LISTENER_GEN = 0xFFFFFFFFu
 cdef unsigned long long WAKE_TAG = 0xFFFFFFFEFFFFFFFFull
+cdef unsigned long long TIMER_TAG = 0xFFFFFFFDFFFFFFFFull
 cdef long long SWEEP_NS = 1000000000
 cdef long long STOP_GRACE_NS = 2000000000
 cdef long long NO_DEADLINE = 1LL << 62
@@ -78,7 +81,8 @@ cdef class HttpLoop:
     """Accepts and multiplexes HTTP connections for a daemon's worker threads."""
     cdef int epfd
     cdef int wakefd
-    cdef int nlisten
+    cdef int timerfd              # fires when a suspended exchange's wait ends before the
+    cdef int nlisten              # next regular sweep (a connect retry, a short timeout)
     cdef int *lfds
     cdef pthread_mutex_t lock
     cdef hconn **slots
@@ -104,9 +108,11 @@ cdef class HttpLoop:
                   int limit_request_line=DEFAULT_LINE, int limit_request_fields=DEFAULT_FIELDS,
                   int limit_request_field_size=DEFAULT_LINE, bint gate=True):
         cdef int i
+        cdef epoll_event ev
         gate_init(&self.gate, gate)
         self.epfd = -1
         self.wakefd = -1
+        self.timerfd = -1
         self.lfds = NULL
         self.slots = NULL
         pthread_mutex_init(&self.lock, NULL)
@@ -128,6 +134,13 @@ cdef class HttpLoop:
         self.limit_fields = limit_request_fields
         self.limit_field = limit_request_field_size
         open_event_set(&self.epfd, &self.wakefd, WAKE_TAG)
+        self.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if self.timerfd < 0:
+            raise_errno(errno, "timerfd_create")
+        ev.events = EPOLLIN
+        ev.data.u64 = TIMER_TAG
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.timerfd, &ev) < 0:
+            raise_errno(errno, "epoll_ctl(timerfd)")
         for i in range(self.nlisten):
             self.lfds[i] = fds[i]
             add_listener(self.epfd, fds[i],
@@ -145,6 +158,8 @@ cdef class HttpLoop:
             close(self.epfd)
         if self.wakefd >= 0:
             close(self.wakefd)
+        if self.timerfd >= 0:
+            close(self.timerfd)
         pthread_mutex_destroy(&self.lock)
         gate_destroy(&self.gate)
 
@@ -247,8 +262,22 @@ cdef class HttpLoop:
             wd_log("error", "Could not add a relayed request's socket to the event set; "
                    "the request ends as if socket-timeout had passed.")
         if c.deadline_ns < self.next_sweep_ns:
-            self.next_sweep_ns = c.deadline_ns  # a connect retry, or a short socket-timeout
+            # A connect retry, or a short socket-timeout: the thread waiting
+            # in epoll_wait (maybe the only one, with the gate) must not
+            # sleep past it.
+            self._sweep_at(c.deadline_ns)
         pthread_mutex_unlock(&self.lock)
+
+    cdef void _sweep_at(self, long long when) noexcept nogil:
+        """Bring the next sweep forward to when (monotonic ns); under the lock."""
+        cdef itimerspec t
+        memset(&t, 0, sizeof(t))
+        if when <= 0:
+            when = 1  # "now"; 0 would disarm the timer
+        t.it_value.tv_sec = when // 1000000000
+        t.it_value.tv_nsec = when % 1000000000
+        self.next_sweep_ns = when
+        timerfd_settime(self.timerfd, TFD_TIMER_ABSTIME, &t, NULL)
 
     cdef void close_conn(self, hconn *c) noexcept nogil:
         """Forget a taken connection and close it (closing leaves the epoll set)."""
@@ -275,6 +304,7 @@ cdef class HttpLoop:
         cdef int i, n = 0
         cdef hconn *c
         cdef hconn **expired = NULL
+        cdef long long soonest = NO_DEADLINE
         if not everything and now < self.next_sweep_ns:
             return False  # the common case, without the lock (re-checked under it)
         pthread_mutex_lock(&self.lock)
@@ -290,8 +320,8 @@ cdef class HttpLoop:
                     c.resume = RESUME_EXPIRED
                     c.next_ready = self.expired
                     self.expired = c
-                elif c.deadline_ns < self.next_sweep_ns:
-                    self.next_sweep_ns = c.deadline_ns
+                elif c.deadline_ns < soonest:
+                    soonest = c.deadline_ns
                 continue
             if c is not NULL and c.state == C_PARKED and everything \
                     and not (c.requests > 0 and c.rend == c.rpos):
@@ -303,6 +333,8 @@ cdef class HttpLoop:
                 c.deadline_ns = <long long>(<size_t>expired)  # thread a list through
                 expired = <hconn **>c
                 n += 1
+        if soonest < self.next_sweep_ns:
+            self._sweep_at(soonest)
         pthread_mutex_unlock(&self.lock)
         while expired is not NULL:
             c = <hconn *>expired
@@ -311,14 +343,6 @@ cdef class HttpLoop:
                 _answer_408(c)
             self.close_conn(c)
         return True
-
-    cdef int _wait_ms(self) noexcept nogil:
-        """How long a waiting thread may sleep: WAIT_MS, or less when a sweep
-        (a suspended exchange's deadline) is due sooner."""
-        cdef long long left = self.next_sweep_ns - monotonic_ns()
-        if left >= WAIT_MS * 1000000LL:
-            return WAIT_MS
-        return 0 if left <= 0 else <int>(left // 1000000) + 1
 
     # -- reading -------------------------------------------------------------
 
@@ -356,6 +380,7 @@ cdef class HttpLoop:
         cdef Py_ssize_t got
         cdef sockaddr_storage addr
         cdef socklen_t alen
+        cdef unsigned long long ticks
         while True:
             if c is not NULL:
                 # A connection this thread owns: parse what is buffered, read
@@ -395,15 +420,19 @@ cdef class HttpLoop:
                 # access log are its job too, once a second.
                 if self._sweep(monotonic_ns(), False):
                     access_log_flush()
-            rc = epoll_wait(self.epfd, &ev, 1, self._wait_ms() if block else 0)
+            rc = epoll_wait(self.epfd, &ev, 1, WAIT_MS if block else 0)
             if rc < 0 and errno != EINTR:
                 return NULL
             if block:
                 self._sweep(monotonic_ns(), False)
                 access_log_flush()
             if rc <= 0:
-                if not block:
+                if not block and self.expired is NULL:
                     return NULL
+                continue  # (the sweep may have expired exchanges to resume)
+            if ev.data.u64 == TIMER_TAG:
+                read(self.timerfd, &ticks, 8)  # level-triggered: clear it
+                self._sweep(monotonic_ns(), False)
                 continue
             if ev.data.u64 == WAKE_TAG:
                 # Stopping. The eventfd stays readable (it woke every thread);

@@ -135,6 +135,7 @@ cdef struct relay:
     # What a non-waiting pump that returned R_AGAIN waits for (poll events).
     short ev_up
     short ev_c
+    long long moved       # bytes moved by any socket call: only ever grows
 
 
 cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int *err) noexcept nogil:
@@ -215,6 +216,7 @@ cdef int _body_step(relay *r) noexcept nogil:
                 r.up_wr_dead = True  # the daemon closed: drop the rest
                 continue
         c.rpos += sent
+        r.moved += sent
         if r.body_kind == B_LENGTH:
             r.body_left -= sent
             if r.body_left == 0:
@@ -232,6 +234,7 @@ cdef int _send_frame(relay *r) noexcept nogil:
         sent = send(r.ufd, r.frame + r.fpos, r.flen - r.fpos, MSG_NOSIGNAL)
         if sent >= 0:
             r.fpos += sent
+            r.moved += sent
         elif errno == EAGAIN:
             return 0
         elif errno != EINTR:
@@ -250,6 +253,7 @@ cdef int _recv_client(relay *r) noexcept nogil:
         got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
         if got > 0:
             c.rend += got
+            r.moved += got
             note_activity()
             return 1
         if got == 0:
@@ -280,6 +284,7 @@ cdef int _recv_upstream(relay *r) noexcept nogil:
         got = recv(r.ufd, r.ubuf + r.uend, UPSTREAM_BUF - r.uend, 0)
         if got > 0:
             r.uend += got
+            r.moved += got
             return 1
         if got == 0 or errno == ECONNRESET:
             # ECONNRESET: an AF_UNIX peer closed with our bytes unread; what
@@ -384,12 +389,6 @@ cdef int _transform(relay *r) noexcept nogil:
     return 0
 
 
-cdef inline long long relay_progress_mark(relay *r) noexcept nogil:
-    """A number that changes whenever any buffer of the exchange moves."""
-    return (r.fpos + r.upos * 3 + r.uend * 5 + r.opos * 7 + r.oend * 11 + r.c.rpos * 13
-            + r.c.rend * 17 + r.phase * 19 + r.req_done * 23)
-
-
 cdef int relay_pump(relay *r) noexcept nogil:
     """Run both directions, without waiting, until the daemon's head is
     complete (R_HEAD), the exchange ends, or it would have to wait: R_AGAIN,
@@ -421,6 +420,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
             sent = send(r.cfd, r.obuf + r.opos, r.oend - r.opos, MSG_NOSIGNAL)
             if sent > 0:
                 r.opos += sent
+                r.moved += sent
                 note_activity()
                 if r.phase == P_BODY and r.uend > r.upos:
                     # The send made room in the client's buffer: what waits

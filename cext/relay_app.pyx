@@ -337,19 +337,25 @@ cdef bint resume_exchange(Conn conn, hconn *c, bint stopping) except? True:
     cdef Exchange ex = <Exchange>c.pending
     cdef relay *r = &ex.r
     cdef int rc, why = c.resume
-    cdef long long mark = relay_progress_mark(r)
+    cdef long long moved = r.moved, left_ms
     c.resume = 0
     if stopping:
         ex.keep = False
     access_log_use_set(ex.log_set)
     try:
         if ex.connecting:
+            if why != RESUME_EXPIRED:
+                # An event still armed on the client socket by the previous
+                # exchange: the next attempt keeps its time.
+                left_ms = (c.deadline_ns - monotonic_ns()) // 1000000
+                _suspend_exchange(c, ex, 0, 0, <int>left_ms + 1 if left_ms > 0 else 0)
+                return True
             return (<RelayApp>ex.app)._connect(conn, c, ex)
         # On expiry too, one last look: what arrived after the deadline counts.
         rc = relay_on_ready(r)
         if rc == 0:
             rc = _pump(r)
-        if why == RESUME_EXPIRED and rc == R_AGAIN and relay_progress_mark(r) == mark:
+        if why == RESUME_EXPIRED and rc == R_AGAIN and r.moved == moved:
             rc = relay_expired(r)
             if rc == 0:
                 rc = _pump(r)

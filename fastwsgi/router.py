@@ -101,11 +101,11 @@ class Router:
         cfg, group = self.cfg, self.cfg.group
         assert group is not None
         open_access_log(cfg.http.access_log)
-        # The gate, as in a daemon: a relayed exchange waits for its daemon in
-        # the event set, not in a thread, so one thread waiting for work is
-        # enough while requests keep finishing (more contend for the GIL:
-        # 12k against 17k req/s here); a thread that blocks (a connect retry)
-        # lets the next one in after a millisecond.
+        # The gate, as in a daemon: a relayed exchange waits for its daemon
+        # (and between connect attempts) in the event set, not in a thread,
+        # so one thread waiting for work is enough while requests keep
+        # finishing (more contend for the GIL: 12k against 17k req/s here);
+        # a thread stuck on a slow client lets the next one in after 1 ms.
         loop = HttpLoop([s.fileno() for s in self.listeners], cfg.http.header_timeout,
                         cfg.http.keepalive_timeout, group.socket_timeout, gate=True)
         from fastwsgi.routing import relay_to  # imported by router processes only

@@ -109,6 +109,17 @@ cdef extern from "time.h" nogil:
     enum:
         CLOCK_MONOTONIC
 
+cdef extern from "sys/timerfd.h" nogil:
+    struct itimerspec:
+        timespec it_interval
+        timespec it_value
+    int timerfd_create(int clockid, int flags)
+    int timerfd_settime(int fd, int flags, const itimerspec *new_value, itimerspec *old_value)
+    enum:
+        TFD_NONBLOCK
+        TFD_CLOEXEC
+        TFD_TIMER_ABSTIME
+
 cdef extern from "fcntl.h" nogil:
     int fcntl(int fd, int cmd, ...)
     enum:
