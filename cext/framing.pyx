@@ -11,11 +11,11 @@
 # 4. Any inconsistency raises a FramingError subclass; the caller answers 400
 #    and closes: nothing after a bad frame is ever interpreted.
 
-from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.unicode cimport PyUnicode_DecodeLatin1
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 cdef bytes _CONTENT_LENGTH_B = b"CONTENT_LENGTH"
 cdef bytes _STREAM_VAR_B = STREAM_VAR.encode("latin-1")
@@ -165,10 +165,81 @@ cdef bytes _as_bytes(object s, str what):
     raise InvalidVariable(f"{what} must be str or bytes, not {type(s).__name__}")
 
 
+cdef extern from "Python.h":
+    int PyUnicode_READY(object o) except -1
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    enum:
+        PyUnicode_1BYTE_KIND
+    bint PyDict_Next(object p, Py_ssize_t *pos, PyObject **key, PyObject **value)
+
+
+cdef inline const char *_latin1_view(object s, Py_ssize_t *n) except? NULL:
+    """The latin-1 bytes of an exact str (one byte per character: the str's
+    own storage, no copy) or of exact bytes; NULL when another path must
+    convert or refuse it."""
+    if type(s) is str:
+        PyUnicode_READY(s)
+        if PyUnicode_KIND(s) == PyUnicode_1BYTE_KIND:
+            n[0] = PyUnicode_GET_LENGTH(s)
+            return <const char *>PyUnicode_DATA(s)
+        return NULL
+    if type(s) is bytes:
+        n[0] = len(<bytes>s)
+        return PyBytes_AS_STRING(s)
+    return NULL
+
+
+cdef object _encode_dict(dict env, int modifier1, int modifier2):
+    """encode_frame for a dict of plain latin-1 strs (the router's environ),
+    sized first and written once; None when anything in it needs the general
+    path (which converts, or raises the precise error)."""
+    cdef Py_ssize_t pos = 0, total = 0, kn, vn
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef const char *kp
+    cdef const char *vp
+    cdef bytes out
+    cdef unsigned char *w
+    while PyDict_Next(env, &pos, &k, &v):
+        if _latin1_view(<object>k, &kn) is NULL or _latin1_view(<object>v, &vn) is NULL:
+            return None
+        if kn == 0 or kn > C_MAX_FIELD_SIZE or vn > C_MAX_FIELD_SIZE:
+            return None
+        total += 4 + kn + vn
+    if total > C_MAX_VARS_SIZE:
+        return None
+    out = PyBytes_FromStringAndSize(NULL, C_HEADER_SIZE + total)
+    w = <unsigned char *>PyBytes_AS_STRING(out)
+    w[0] = modifier1
+    w[1] = total & 0xFF
+    w[2] = (total >> 8) & 0xFF
+    w[3] = modifier2
+    w += C_HEADER_SIZE
+    pos = 0
+    while PyDict_Next(env, &pos, &k, &v):
+        kp = _latin1_view(<object>k, &kn)
+        vp = _latin1_view(<object>v, &vn)
+        w[0] = kn & 0xFF
+        w[1] = (kn >> 8) & 0xFF
+        memcpy(w + 2, kp, kn)
+        w += 2 + kn
+        w[0] = vn & 0xFF
+        w[1] = (vn >> 8) & 0xFF
+        memcpy(w + 2, vp, vn)
+        w += 2 + vn
+    return out
+
+
 def encode_frame(variables, int modifier1=MODIFIER1_WSGI, int modifier2=MODIFIER2_WSGI):
     """Encode variables (a mapping or (key, value) pairs) as one uwsgi packet."""
     if not 0 <= modifier1 <= 255 or not 0 <= modifier2 <= 255:
         raise FrameTooLarge("modifiers are single bytes (0..255)")
+    if type(variables) is dict:
+        frame = _encode_dict(<dict>variables, modifier1, modifier2)
+        if frame is not None:
+            return frame
     items = variables.items() if hasattr(variables, "items") else variables
     cdef bytearray out = bytearray(b"\0\0\0\0")
     cdef bytes k, v

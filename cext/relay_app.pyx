@@ -222,7 +222,8 @@ cdef class RelayApp(RequestHandler):
         """The daemon's head is complete: queue the client's, then pump on."""
         cdef relay *r = &ex.r
         cdef int mode, code = r.rh.code
-        cdef bytes head, framing = _EMPTY, connection
+        cdef bytes framing = _EMPTY, connection
+        cdef Py_ssize_t n
         cdef bint head_only = ex.env["REQUEST_METHOD"] == "HEAD"
         r.resp_left = r.rh.content_length
         if head_only or code < 200 or code == 204 or code == 304:
@@ -243,11 +244,12 @@ cdef class RelayApp(RequestHandler):
             mode = M_CLOSE
             ex.keep = False
         connection = (_EMPTY if ex.minor == 1 else _CONN_KEEP) if ex.keep else _CONN_CLOSE
-        head = build_client_head(r.ubuf + r.upos, &r.rh, framing, connection)
-        if len(head) > CLIENT_OUT_BUF - r.oend:
+        n = write_client_head(r.obuf + r.oend, CLIENT_OUT_BUF - r.oend, r.ubuf + r.upos, &r.rh,
+                              framing, connection)
+        if n < 0:
             r.rh.why = "response head too large"
             return R_BAD_HEAD
-        _out(r, PyBytes_AS_STRING(head), len(head))
+        r.oend += n
         r.upos += r.head_len
         r.mode = mode
         r.rcs.state = CH_SIZE

@@ -141,21 +141,38 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
         pos = eol + 1
 
 
-cdef bytes build_client_head(const char *p, resp_head *rh, bytes framing, bytes connection):
-    """The head for the client: status, kept lines, Date/Server if missing, framing."""
-    cdef list parts = [b"HTTP/1.1 ", p[rh.status.off:rh.status.off + rh.status.len], _CRLF]
+cdef inline bint _put(char *out, Py_ssize_t room, Py_ssize_t *n, const char *p,
+                      Py_ssize_t k) noexcept:
+    if n[0] + k > room:
+        return False
+    memcpy(out + n[0], p, k)
+    n[0] += k
+    return True
+
+
+cdef Py_ssize_t write_client_head(char *out, Py_ssize_t room, const char *p, resp_head *rh,
+                                  bytes framing, bytes connection) except -2:
+    """The head for the client (status, kept lines, Date/Server if missing,
+    framing), written straight into out: its length, or -1 if over room."""
+    cdef Py_ssize_t n = 0
     cdef int i
-    for i in range(rh.nlines):
-        parts.append(p[rh.lines[i].off:rh.lines[i].off + rh.lines[i].len])
-        parts.append(_CRLF)
-    if not rh.has_date:
-        parts.append(date_header())
-    if not rh.has_server:
-        parts.append(_SERVER_LINE)
-    parts.append(framing)
-    parts.append(connection)
-    parts.append(_CRLF)
-    return b"".join(parts)
+    cdef bytes date
+    cdef bint ok = _put(out, room, &n, "HTTP/1.1 ", 9) and _put(
+        out, room, &n, p + rh.status.off, rh.status.len) and _put(out, room, &n, "\r\n", 2)
+    i = 0
+    while ok and i < rh.nlines:
+        ok = _put(out, room, &n, p + rh.lines[i].off, rh.lines[i].len) and _put(
+            out, room, &n, "\r\n", 2)
+        i += 1
+    if ok and not rh.has_date:
+        date = date_header()
+        ok = _put(out, room, &n, PyBytes_AS_STRING(date), len(date))
+    if ok and not rh.has_server:
+        ok = _put(out, room, &n, PyBytes_AS_STRING(_SERVER_LINE), len(_SERVER_LINE))
+    ok = ok and _put(out, room, &n, PyBytes_AS_STRING(framing), len(framing)) and _put(
+        out, room, &n, PyBytes_AS_STRING(connection), len(connection)) and _put(
+        out, room, &n, "\r\n", 2)
+    return n if ok else -1
 
 
 def parse_response_head(data):

@@ -412,3 +412,21 @@ def test_property_round_trip(env: dict[str, str], seed: int) -> None:
     assert decode_frame(frame) == (env, len(frame))
     dec, hits = feed_all(random_chunks(frame + BODY, random.Random(seed)))
     assert len(hits) == 1 and dec.environ == env and dec.trailing == BODY
+
+
+_latin1 = st.text(st.characters(max_codepoint=255), max_size=40)
+_any_text = st.text(max_size=20)  # may leave latin-1: the error must not change
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_latin1, st.one_of(_latin1, st.binary(max_size=40), _any_text),
+                       max_size=12))
+def test_dict_fast_path_encodes_as_the_general_path(env: dict) -> None:
+    # encode_frame writes a dict of plain strs in one sized pass; pairs take
+    # the general path. Same bytes, or the same error, for any content.
+    def outcome(variables: object) -> object:
+        try:
+            return _cext.encode_frame(variables)
+        except (errors.InvalidVariable, errors.FrameTooLarge) as exc:
+            return type(exc), str(exc)
+    assert outcome(env) == outcome(list(env.items()))
