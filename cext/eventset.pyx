@@ -1,8 +1,8 @@
 # The epoll set both ways of accepting use (acceptor.pyx for uwsgi sockets,
 # http_loop.pyx for HTTP): an eventfd that stop() makes readable for good,
-# and listening sockets made non-blocking, so that a thread that loses the
-# race for a connection (to a sibling thread or process) gets EAGAIN instead
-# of blocking in accept().
+# a timerfd for the HTTP loop's early deadlines, and listening sockets made
+# non-blocking, so that a thread that loses the race for a connection (to a
+# sibling thread or process) gets EAGAIN instead of blocking in accept().
 
 
 cdef int open_event_set(int *epfd, int *wakefd, unsigned long long wake_data) except -1:
@@ -19,6 +19,21 @@ cdef int open_event_set(int *epfd, int *wakefd, unsigned long long wake_data) ex
     if epoll_ctl(epfd[0], EPOLL_CTL_ADD, wakefd[0], &ev) < 0:
         raise_errno(errno, "epoll_ctl(eventfd)")
     return 0
+
+
+cdef int add_timer(int epfd, unsigned long long data) except -1:
+    """A timerfd (monotonic, non-blocking) in the set, registered with data;
+    its fd. Disarmed until timerfd_settime()."""
+    cdef epoll_event ev
+    cdef int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+    if fd < 0:
+        raise_errno(errno, "timerfd_create")
+    ev.events = EPOLLIN
+    ev.data.u64 = data
+    if epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
+        close(fd)
+        raise_errno(errno, "epoll_ctl(timerfd)")
+    return fd
 
 
 cdef inline int _join_listener(int epfd, int fd, unsigned long long data) noexcept nogil:

@@ -149,11 +149,6 @@ cdef class FrameDecoder:
         return bytes(self._buf) if self._done else b""
 
 
-cdef inline void _put_u16(bytearray out, Py_ssize_t v):
-    out.append(v & 0xFF)
-    out.append((v >> 8) & 0xFF)
-
-
 cdef bytes _as_bytes(object s, str what):
     if isinstance(s, bytes):
         return <bytes>s
@@ -191,15 +186,33 @@ cdef inline const char *_latin1_view(object s, Py_ssize_t *n) except? NULL:
     return NULL
 
 
+cdef bytes _new_frame(Py_ssize_t total, int modifier1, int modifier2, unsigned char **w):
+    """A frame of total variable bytes with its header; w: where they go."""
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, C_HEADER_SIZE + total)
+    cdef unsigned char *p = <unsigned char *>PyBytes_AS_STRING(out)
+    p[0] = modifier1
+    p[1] = total & 0xFF
+    p[2] = (total >> 8) & 0xFF
+    p[3] = modifier2
+    w[0] = p + C_HEADER_SIZE
+    return out
+
+
+cdef inline unsigned char *_put_field(unsigned char *w, const char *p, Py_ssize_t n) noexcept:
+    """One length-prefixed (little-endian u16) key or value; where the next goes."""
+    w[0] = n & 0xFF
+    w[1] = (n >> 8) & 0xFF
+    memcpy(w + 2, p, n)
+    return w + 2 + n
+
+
 cdef object _encode_dict(dict env, int modifier1, int modifier2):
     """encode_frame for a dict of plain latin-1 strs (the router's environ),
-    sized first and written once; None when anything in it needs the general
-    path (which converts, or raises the precise error)."""
+    read in place, with no conversion; None when anything in it needs the
+    general path (which converts, or raises the precise error)."""
     cdef Py_ssize_t pos = 0, total = 0, kn, vn
     cdef PyObject *k
     cdef PyObject *v
-    cdef const char *kp
-    cdef const char *vp
     cdef bytes out
     cdef unsigned char *w
     while PyDict_Next(env, &pos, &k, &v):
@@ -210,25 +223,11 @@ cdef object _encode_dict(dict env, int modifier1, int modifier2):
         total += 4 + kn + vn
     if total > C_MAX_VARS_SIZE:
         return None
-    out = PyBytes_FromStringAndSize(NULL, C_HEADER_SIZE + total)
-    w = <unsigned char *>PyBytes_AS_STRING(out)
-    w[0] = modifier1
-    w[1] = total & 0xFF
-    w[2] = (total >> 8) & 0xFF
-    w[3] = modifier2
-    w += C_HEADER_SIZE
+    out = _new_frame(total, modifier1, modifier2, &w)
     pos = 0
     while PyDict_Next(env, &pos, &k, &v):
-        kp = _latin1_view(<object>k, &kn)
-        vp = _latin1_view(<object>v, &vn)
-        w[0] = kn & 0xFF
-        w[1] = (kn >> 8) & 0xFF
-        memcpy(w + 2, kp, kn)
-        w += 2 + kn
-        w[0] = vn & 0xFF
-        w[1] = (vn >> 8) & 0xFF
-        memcpy(w + 2, vp, vn)
-        w += 2 + vn
+        w = _put_field(w, _latin1_view(<object>k, &kn), kn)
+        w = _put_field(w, _latin1_view(<object>v, &vn), vn)
     return out
 
 
@@ -241,8 +240,10 @@ def encode_frame(variables, int modifier1=MODIFIER1_WSGI, int modifier2=MODIFIER
         if frame is not None:
             return frame
     items = variables.items() if hasattr(variables, "items") else variables
-    cdef bytearray out = bytearray(b"\0\0\0\0")
-    cdef bytes k, v
+    cdef list fields = []
+    cdef bytes k, v, out
+    cdef Py_ssize_t total = 0
+    cdef unsigned char *w
     for key, value in items:
         k = _as_bytes(key, "key")
         v = _as_bytes(value, "value")
@@ -250,18 +251,15 @@ def encode_frame(variables, int modifier1=MODIFIER1_WSGI, int modifier2=MODIFIER
             raise InvalidVariable("empty key")
         if len(k) > C_MAX_FIELD_SIZE or len(v) > C_MAX_FIELD_SIZE:
             raise FrameTooLarge(f"variable {k[:40]!r} is longer than 65535 bytes")
-        _put_u16(out, len(k))
-        out += k
-        _put_u16(out, len(v))
-        out += v
-    cdef Py_ssize_t size = len(out) - C_HEADER_SIZE
-    if size > C_MAX_VARS_SIZE:
-        raise FrameTooLarge(f"variables take {size} bytes, more than {MAX_VARS_SIZE}")
-    out[0] = modifier1
-    out[1] = size & 0xFF
-    out[2] = (size >> 8) & 0xFF
-    out[3] = modifier2
-    return bytes(out)
+        fields.append(k)
+        fields.append(v)
+        total += 4 + len(k) + len(v)
+    if total > C_MAX_VARS_SIZE:
+        raise FrameTooLarge(f"variables take {total} bytes, more than {MAX_VARS_SIZE}")
+    out = _new_frame(total, modifier1, modifier2, &w)
+    for k in fields:
+        w = _put_field(w, PyBytes_AS_STRING(k), len(k))
+    return out
 
 
 def body_length(dict env):

@@ -77,6 +77,25 @@ cdef void _answer_408(hconn *c) noexcept nogil:
     wd_log("error", text)
 
 
+cdef inline unsigned long long _tag(hconn *c) noexcept nogil:
+    """A connection's epoll data: a stale event for a reused fd has another gen."""
+    return (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+
+
+cdef inline int _arm(int epfd, int fd, unsigned int events, unsigned long long tag,
+                     int *added) noexcept nogil:
+    """Arm fd for one event (EPOLLONESHOT) with tag: added to the set the
+    first time (*added then set), re-armed after."""
+    cdef epoll_event ev
+    cdef int rc
+    ev.events = events | EPOLLONESHOT
+    ev.data.u64 = tag
+    rc = epoll_ctl(epfd, EPOLL_CTL_MOD if added[0] else EPOLL_CTL_ADD, fd, &ev)
+    if rc == 0:
+        added[0] = 1
+    return rc
+
+
 cdef class HttpLoop:
     """Accepts and multiplexes HTTP connections for a daemon's worker threads."""
     cdef int epfd
@@ -108,7 +127,6 @@ cdef class HttpLoop:
                   int limit_request_line=DEFAULT_LINE, int limit_request_fields=DEFAULT_FIELDS,
                   int limit_request_field_size=DEFAULT_LINE, bint gate=True):
         cdef int i
-        cdef epoll_event ev
         gate_init(&self.gate, gate)
         self.epfd = -1
         self.wakefd = -1
@@ -134,13 +152,7 @@ cdef class HttpLoop:
         self.limit_fields = limit_request_fields
         self.limit_field = limit_request_field_size
         open_event_set(&self.epfd, &self.wakefd, WAKE_TAG)
-        self.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
-        if self.timerfd < 0:
-            raise_errno(errno, "timerfd_create")
-        ev.events = EPOLLIN
-        ev.data.u64 = TIMER_TAG
-        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.timerfd, &ev) < 0:
-            raise_errno(errno, "epoll_ctl(timerfd)")
+        self.timerfd = add_timer(self.epfd, TIMER_TAG)
         for i in range(self.nlisten):
             self.lfds[i] = fds[i]
             add_listener(self.epfd, fds[i],
@@ -209,7 +221,6 @@ cdef class HttpLoop:
 
     cdef void _park(self, hconn *c) noexcept nogil:
         """Give the connection back to the set until its next event or deadline."""
-        cdef epoll_event ev
         cdef long long now = monotonic_ns()
         if c.rend > c.rpos and c.head_started_ns:
             c.deadline_ns = c.head_started_ns + self.header_timeout_ns
@@ -217,18 +228,12 @@ cdef class HttpLoop:
             c.deadline_ns = c.accepted_ns + self.header_timeout_ns
         else:
             c.deadline_ns = now + self.keepalive_timeout_ns
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT
-        ev.data.u64 = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
         # Armed under the lock: an event still armed from a relayed exchange
         # (its client socket) may hand the connection to another thread as
         # soon as it is PARKED, and that thread may close it.
         pthread_mutex_lock(&self.lock)
         c.state = C_PARKED
-        if c.in_epoll:
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
-        else:
-            c.in_epoll = 1
-            epoll_ctl(self.epfd, EPOLL_CTL_ADD, c.fd, &ev)
+        _arm(self.epfd, c.fd, EPOLLIN | EPOLLRDHUP, _tag(c), &c.in_epoll)
         pthread_mutex_unlock(&self.lock)
 
     cdef void _suspend(self, hconn *c) noexcept nogil:
@@ -236,25 +241,16 @@ cdef class HttpLoop:
         daemon socket and, if wanted, its client socket carry the same tag, so
         whichever is ready first hands the exchange to one thread. Under the
         lock, so that no thread takes it before both are armed."""
-        cdef epoll_event ev
-        cdef unsigned long long tag = (<unsigned long long>c.gen << 32) | <unsigned int>c.fd
+        cdef unsigned long long tag = _tag(c)
         cdef int rc = 0
         c.deadline_ns = monotonic_ns() + c.wait_ms * 1000000LL if c.wait_ms >= 0 \
             else NO_DEADLINE
         pthread_mutex_lock(&self.lock)
         c.state = C_SUSPENDED
         if c.want_up:
-            ev.events = c.want_up | EPOLLONESHOT
-            ev.data.u64 = tag
-            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.ufd_added else EPOLL_CTL_ADD, c.ufd, &ev)
-            if rc == 0:
-                c.ufd_added = 1
+            rc = _arm(self.epfd, c.ufd, c.want_up, tag, &c.ufd_added)
         if c.want_c and rc == 0:
-            ev.events = c.want_c | EPOLLONESHOT
-            ev.data.u64 = tag
-            rc = epoll_ctl(self.epfd, EPOLL_CTL_MOD if c.in_epoll else EPOLL_CTL_ADD, c.fd, &ev)
-            if rc == 0:
-                c.in_epoll = 1
+            rc = _arm(self.epfd, c.fd, c.want_c, tag, &c.in_epoll)
         if rc != 0:
             # No event will come (ENOMEM, or max_user_watches): let the
             # sweeper hand it back at once; it ends as a timeout does.
@@ -508,35 +504,29 @@ cdef class HttpLoop:
                     busy = c is not NULL
                 if c is NULL:
                     return
-                if c.resume:
-                    # A relayed exchange this thread goes on with.
-                    conn.attach(c)
-                    keep = False
-                    try:
-                        keep = resume_exchange(conn, c, self.stopping)  # relay_app.pyx
-                    finally:
-                        conn.detach()
-                        c = self._after(c, keep)
-                    continue
-                if h.error:
-                    conn.attach(c)
-                    try:
-                        handler.on_error(conn, h.error, h.why.decode("ascii"))
-                    finally:
-                        conn.detach()
-                        self.close_conn(c)
-                        c = NULL
-                    continue
-                env = head_environ(c.buf + c.rpos, &h)
-                c.rpos += h.length  # _next scanned and validated it
-                c.head_started_ns = 0
-                c.requests += 1
-                if self.stopping:
-                    h.keep_alive = False  # the response says Connection: close
+                if not c.resume:  # (else: a relayed exchange this thread goes on with)
+                    if h.error:
+                        conn.attach(c)
+                        try:
+                            handler.on_error(conn, h.error, h.why.decode("ascii"))
+                        finally:
+                            conn.detach()
+                            self.close_conn(c)
+                            c = NULL
+                        continue
+                    env = head_environ(c.buf + c.rpos, &h)
+                    c.rpos += h.length  # _next scanned and validated it
+                    c.head_started_ns = 0
+                    c.requests += 1
+                    if self.stopping:
+                        h.keep_alive = False  # the response says Connection: close
                 conn.attach(c)
                 keep = False
                 try:
-                    keep = handler.handle(conn, env, &h, c, slot)
+                    if c.resume:
+                        keep = resume_exchange(conn, c, self.stopping)  # relay_app.pyx
+                    else:
+                        keep = handler.handle(conn, env, &h, c, slot)
                 finally:
                     conn.detach()
                     c = self._after(c, keep)

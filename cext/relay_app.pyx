@@ -49,7 +49,6 @@ cdef class Exchange:
     cdef bint started         # the client's head is queued
     cdef int minor
     cdef int log_set          # the access-log set of the request (a Site's vhost)
-    cdef bint no_body         # the request has no body (an early answer can keep it)
     cdef bint send_100        # answer Expect: 100-continue once connected
     cdef bint connecting      # suspended between two connect attempts
     cdef int attempts
@@ -131,7 +130,6 @@ cdef class RelayApp(RequestHandler):
         ex.keep = h.keep_alive
         ex.minor = h.minor
         ex.log_set = access_log_current_set()
-        ex.no_body = not h.chunked and h.content_length <= 0
         ex.started_ns = monotonic_ns()
         r.ufd = -1
         r.cfd = c.fd
@@ -197,7 +195,7 @@ cdef class RelayApp(RequestHandler):
                        "answered 503 to %s %s.", self.group, self.socket_path,
                        os.strerror(err), ex.env["REQUEST_METHOD"], ex.env["PATH_INFO"])
         _release(c, ex)
-        self.answer(conn, c, 503, ex.no_body, ex.env)
+        self.answer(conn, c, 503, r.body_kind == B_NONE, ex.env)  # nothing of a body read
         return False
 
     cdef bint _advance(self, Conn conn, hconn *c, Exchange ex, int rc) except? True:

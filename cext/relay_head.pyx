@@ -141,38 +141,40 @@ cdef Py_ssize_t scan_response_head(const char *p, Py_ssize_t n, resp_head *rh) n
         pos = eol + 1
 
 
-cdef inline bint _put(char *out, Py_ssize_t room, Py_ssize_t *n, const char *p,
-                      Py_ssize_t k) noexcept:
-    if n[0] + k > room:
-        return False
-    memcpy(out + n[0], p, k)
-    n[0] += k
-    return True
+cdef bytes _NO_BYTES = b""
+
+
+cdef inline char *_put(char *w, const char *p, Py_ssize_t n) noexcept:
+    memcpy(w, p, n)
+    return w + n
 
 
 cdef Py_ssize_t write_client_head(char *out, Py_ssize_t room, const char *p, resp_head *rh,
                                   bytes framing, bytes connection) except -2:
     """The head for the client (status, kept lines, Date/Server if missing,
     framing), written straight into out: its length, or -1 if over room."""
-    cdef Py_ssize_t n = 0
+    cdef bytes date = date_header() if not rh.has_date else _NO_BYTES
+    cdef bytes server = _SERVER_LINE if not rh.has_server else _NO_BYTES
+    cdef Py_ssize_t n = 9 + rh.status.len + 2 + len(date) + len(server) + len(framing) \
+        + len(connection) + 2
+    cdef char *w = out
     cdef int i
-    cdef bytes date
-    cdef bint ok = _put(out, room, &n, "HTTP/1.1 ", 9) and _put(
-        out, room, &n, p + rh.status.off, rh.status.len) and _put(out, room, &n, "\r\n", 2)
-    i = 0
-    while ok and i < rh.nlines:
-        ok = _put(out, room, &n, p + rh.lines[i].off, rh.lines[i].len) and _put(
-            out, room, &n, "\r\n", 2)
-        i += 1
-    if ok and not rh.has_date:
-        date = date_header()
-        ok = _put(out, room, &n, PyBytes_AS_STRING(date), len(date))
-    if ok and not rh.has_server:
-        ok = _put(out, room, &n, PyBytes_AS_STRING(_SERVER_LINE), len(_SERVER_LINE))
-    ok = ok and _put(out, room, &n, PyBytes_AS_STRING(framing), len(framing)) and _put(
-        out, room, &n, PyBytes_AS_STRING(connection), len(connection)) and _put(
-        out, room, &n, "\r\n", 2)
-    return n if ok else -1
+    for i in range(rh.nlines):
+        n += rh.lines[i].len + 2
+    if n > room:
+        return -1
+    w = _put(w, "HTTP/1.1 ", 9)
+    w = _put(w, p + rh.status.off, rh.status.len)
+    w = _put(w, "\r\n", 2)
+    for i in range(rh.nlines):
+        w = _put(w, p + rh.lines[i].off, rh.lines[i].len)
+        w = _put(w, "\r\n", 2)
+    w = _put(w, PyBytes_AS_STRING(date), len(date))
+    w = _put(w, PyBytes_AS_STRING(server), len(server))
+    w = _put(w, PyBytes_AS_STRING(framing), len(framing))
+    w = _put(w, PyBytes_AS_STRING(connection), len(connection))
+    _put(w, "\r\n", 2)
+    return n
 
 
 def parse_response_head(data):
