@@ -64,6 +64,7 @@ class Acceptor:
 
 # process.pyx
 def set_parent_death_signal(sig: int) -> None: ...
+def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> None: ...
 
 
 # watchdog.pyx: the thread that runs without the GIL

@@ -112,6 +112,18 @@ def test_stack_size_of_worker_threads(fastwsgi_server):
     assert probe(default, "stack")["stack"] != 524288
 
 
+def test_daemon_keeps_megabyte_blocks_in_malloc_heaps(fastwsgi_server):
+    # A 2 MiB block from the heap, not its own mapping: a request that reads
+    # a large body does not fault its pages in afresh each time.
+    assert probe(fastwsgi_server("options_app:application"), "malloc")["malloc_mmapped"] is False
+
+
+def test_operator_malloc_environment_is_left_alone(fastwsgi_server):
+    server = fastwsgi_server("options_app:application",
+                             env={"MALLOC_MMAP_THRESHOLD_": str(128 << 10)})
+    assert probe(server, "malloc")["malloc_mmapped"] is True
+
+
 def test_display_name_is_the_process_title_not_truncated(fastwsgi_server):
     name = "a-group-name-much-longer-than-the-python-argv0-ever-is"
     server = fastwsgi_server("options_app:application", "--display-name", "%{GROUP}",
@@ -169,3 +181,10 @@ def test_python_eggs_must_be_writable_by_the_groups_user(fastwsgi_server, tmp_pa
                              "--python-eggs", str(eggs), wait=False)
     assert server.wait_exit(20) == 2
     assert "not writable by nobody" in server.stderr()
+
+
+def test_glibc_tunables_for_malloc_count_as_the_operators_choice():
+    from fastwsgi.procsetup import tune_malloc
+    assert tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}) is False
+    assert tune_malloc({"MALLOC_TOP_PAD_": "0"}) is False
+    assert tune_malloc({"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}) is True

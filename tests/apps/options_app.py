@@ -6,7 +6,8 @@ is imported lazily, by the queries that need it.
 
 Queries (any combination, joined with &): create=PATH (a file, to show the
 umask), stack (this worker thread's stack size), bufs (SO_RCVBUF/SO_SNDBUF of
-the listening and of the accepted socket), regain (try setuid(0)).
+the listening and of the accepted socket), regain (try setuid(0)), malloc
+(whether a 2 MiB malloc() gets its own mmap()).
 """
 
 import os
@@ -56,6 +57,20 @@ def _buffers() -> dict:
     return out
 
 
+def _malloc_mmapped() -> bool:
+    # glibc marks a block that has its own mapping with bit 1 (IS_MMAPPED)
+    # of the size word just before the pointer it returns.
+    import ctypes
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    block = libc.malloc(2 << 20)
+    try:
+        return bool(ctypes.c_size_t.from_address(block - 8).value & 2)
+    finally:
+        libc.free(block)
+
+
 def application(environ, start_response):
     report = {
         "pid": os.getpid(),
@@ -77,6 +92,8 @@ def application(environ, start_response):
             report["stack"] = _stack_size()
         elif name == "bufs":
             report["bufs"] = _buffers()
+        elif name == "malloc":
+            report["malloc_mmapped"] = _malloc_mmapped()
         elif name == "regain":
             try:
                 os.setuid(0)
