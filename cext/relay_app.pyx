@@ -86,20 +86,25 @@ cdef class RelayApp(RequestHandler):
     cdef bytes path_b
     cdef double connect_timeout
     cdef double socket_timeout
+    # The router's end of each connection: SO_RCVBUF from send-buffer-size
+    # (the daemon -> router direction), SO_SNDBUF from receive-buffer-size
+    # (router -> daemon). On Linux an AF_UNIX stream is limited by the
+    # sender's SO_SNDBUF only, so the latter is the one that acts.
     cdef int rcvbuf
     cdef int sndbuf
 
     def __init__(self, str group, str socket_path, list server_addresses,
-                 double connect_timeout=15.0, double socket_timeout=60.0, int rcvbuf=0,
-                 int sndbuf=0, long long limit_request_body=0, long long drain_limit=1 << 20):
+                 double connect_timeout=15.0, double socket_timeout=60.0,
+                 int receive_buffer_size=0, int send_buffer_size=0,
+                 long long limit_request_body=0, long long drain_limit=1 << 20):
         self.group = group
         self.socket_path = socket_path
         self.path_b = os.fsencode(socket_path)
         self.server_addresses = server_addresses
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
-        self.rcvbuf = rcvbuf
-        self.sndbuf = sndbuf
+        self.rcvbuf = send_buffer_size
+        self.sndbuf = receive_buffer_size
         self.limit_request_body = limit_request_body
         self.drain_limit = drain_limit
 
@@ -157,9 +162,11 @@ cdef class RelayApp(RequestHandler):
         """One connect attempt; on a full backlog or a refusal the exchange
         waits for its next attempt suspended in the event set (theory, rule 2)."""
         cdef relay *r = &ex.r
-        cdef int fd, err = 0
+        cdef int fd, err = 0, sndbuf = self.sndbuf
         cdef double left, step
-        fd = relay_connect(PyBytes_AS_STRING(self.path_b), self.rcvbuf, self.sndbuf, &err)
+        if sndbuf == 0 and (r.body_kind == B_CHUNKED or r.body_left > BIG_BODY):
+            sndbuf = BODY_SNDBUF
+        fd = relay_connect(PyBytes_AS_STRING(self.path_b), self.rcvbuf, sndbuf, &err)
         ex.attempts += 1
         if fd >= 0:
             ex.connecting = False

@@ -105,8 +105,9 @@ class RelayApp(RequestHandler):
     group: str
     socket_path: str
     def __init__(self, group: str, socket_path: str, server_addresses: list[tuple[str, str]],
-                 connect_timeout: float = ..., socket_timeout: float = ..., rcvbuf: int = ...,
-                 sndbuf: int = ..., limit_request_body: int = ...,
+                 connect_timeout: float = ..., socket_timeout: float = ...,
+                 receive_buffer_size: int = ..., send_buffer_size: int = ...,
+                 limit_request_body: int = ...,
                  drain_limit: int = ...) -> None: ...
 
 def parse_response_head(

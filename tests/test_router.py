@@ -147,6 +147,20 @@ def test_chunked_upload_is_relayed_as_a_streamed_body(router: RouterServer) -> N
     assert (f["cl"], f["stream"], f["terminated"], f["te"]) == ("-", "1", "True", "-")
 
 
+def test_large_body_is_queued_for_the_app_without_waiting_for_it(router: RouterServer) -> None:
+    # The router's socket to the daemon gets a 1 MiB SO_SNDBUF for a large
+    # body: the body goes over in one go instead of stopping every ~200 KiB
+    # (the OS default) until the application reads. The kernel caps the size
+    # at twice net.core.wmem_max; the default is about 200 KiB.
+    with open("/proc/sys/net/core/wmem_max") as f:
+        expected = min(MiB, 2 * int(f.read())) * 3 // 4
+    with router.connect() as sock:
+        sock.sendall(post(f"/queued?n={expected}", os.urandom(MiB)))
+        response = Reader(sock).response()
+    assert response.status == 200
+    assert int(fields(response.body)["queued"]) >= expected
+
+
 def _upload_16mib(server: HttpServer, path: str) -> tuple[Response, bytes]:
     body = os.urandom(16 * MiB)
     sock = server.connect(timeout=30)

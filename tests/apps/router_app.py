@@ -7,6 +7,8 @@
 /partial?t=TAG 1000 body bytes (chunked), notes its pid, then sleeps
 /partial-cl?t= the same with Content-Length: 1000000
 /nocontent     204
+/queued?n=N    before reading its body, waits (at most 5 s) until N bytes of
+               it are queued unread in its connection: "queued=BYTES"
 /wait?t=TAG    notes its pid in $FW_PIDS/TAG, answers "released" once the
                file $FW_PIDS/TAG.go exists (at most 10 s); with n=N, N bytes
 /meet?n=N      waits (at most 10 s) until N requests are in the application at
@@ -35,6 +37,32 @@ def _note_pid(environ):
 def _sleep():
     for _ in range(300):  # bounded: the tests kill or time out long before
         time.sleep(0.1)
+
+
+def _queued_unread():
+    # The most bytes waiting unread in any connected AF_UNIX socket of this
+    # process: the request's own connection, while nothing reads it.
+    import array
+    import fcntl
+    import socket
+    import termios
+    most = 0
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if s.family == socket.AF_UNIX and not s.getsockopt(socket.SOL_SOCKET,
+                                                               socket.SO_ACCEPTCONN):
+                count = array.array("i", [0])
+                fcntl.ioctl(s.fileno(), termios.FIONREAD, count)
+                most = max(most, count[0])
+        finally:
+            s.close()
+    return most
 
 
 def _big(n):
@@ -111,6 +139,12 @@ def application(environ, start_response):
             return [b"apart"]
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"met"]
+    if path == "/queued":
+        deadline = time.monotonic() + 5
+        while (queued := _queued_unread()) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"queued=%d" % queued]
     if path == "/nocontent":
         start_response("204 No Content", [])
         return []
