@@ -38,23 +38,11 @@ def _stack_size() -> int:
 
 def _buffers() -> dict:
     import socket
-    out = {}
-    for fd in map(int, os.listdir("/proc/self/fd")):
-        try:
-            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                continue
-            s = socket.socket(fileno=os.dup(fd))
-        except OSError:
-            continue
-        try:
-            if s.family != socket.AF_UNIX:
-                continue
-            kind = "listener" if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) else "conn"
-            out[kind] = (s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
-                         s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
-        finally:
-            s.close()
-    return out
+
+    from own_sockets import unix_sockets
+    return {"listener" if listening else "conn": (
+        s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+        s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) for s, listening in unix_sockets()}
 
 
 def _malloc_mmapped() -> bool:

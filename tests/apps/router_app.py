@@ -44,24 +44,15 @@ def _queued_unread():
     # process: the request's own connection, while nothing reads it.
     import array
     import fcntl
-    import socket
     import termios
+
+    from own_sockets import unix_sockets
     most = 0
-    for fd in map(int, os.listdir("/proc/self/fd")):
-        try:
-            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                continue
-            s = socket.socket(fileno=os.dup(fd))
-        except OSError:
-            continue
-        try:
-            if s.family == socket.AF_UNIX and not s.getsockopt(socket.SOL_SOCKET,
-                                                               socket.SO_ACCEPTCONN):
-                count = array.array("i", [0])
-                fcntl.ioctl(s.fileno(), termios.FIONREAD, count)
-                most = max(most, count[0])
-        finally:
-            s.close()
+    for s, listening in unix_sockets():
+        if not listening:
+            count = array.array("i", [0])
+            fcntl.ioctl(s.fileno(), termios.FIONREAD, count)
+            most = max(most, count[0])
     return most
 
 
