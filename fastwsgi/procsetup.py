@@ -15,7 +15,7 @@ wsgi_python_child_init), because each step depends on the previous one:
    site.addsitedir() (.pth files are processed) moved to the front in order.
 6. stack-size, for every thread created from now on (workers, probe).
 7. glibc's malloc thresholds, fixed at MMAP_THRESHOLD / TRIM_THRESHOLD
-   unless the environment sets glibc's malloc tunables itself (see
+   unless the environment sets one of those settings itself (see
    tune_malloc: why).
 
 Every failure raises StartupError: the process exits with BOOT_FAILED and
@@ -54,7 +54,7 @@ def set_title(title: str) -> None:
 
 
 def setup_process(cfg: GroupConfig, site_path: Sequence[str] = ()) -> None:
-    """Steps 1-6 above, in the forked daemon process.
+    """Steps 1-7 above, in the forked daemon process.
 
     site_path is WSGIPythonPath of a Site: after the group's python-path, as
     mod_wsgi puts a group's python-path first.
@@ -89,14 +89,17 @@ def setup_process(cfg: GroupConfig, site_path: Sequence[str] = ()) -> None:
 MMAP_THRESHOLD = 4 << 20
 #: Free memory at the top of a heap is given back to the kernel past this size.
 TRIM_THRESHOLD = 16 << 20
-#: glibc reads these at startup; an operator who sets one chose the policy.
+#: The settings tune_malloc makes, as glibc's environment variables and as
+#: its GLIBC_TUNABLES keys: an operator who sets one of them chose the policy.
 MALLOC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
                       "MALLOC_MMAP_MAX_")
+MALLOC_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold",
+                   "glibc.malloc.top_pad", "glibc.malloc.mmap_max")
 
 
 def tune_malloc(environ: Mapping[str, str]) -> bool:
     """Fix glibc's malloc thresholds; False (and nothing changed) when the
-    environment sets glibc's malloc tunables itself.
+    environment sets one of them itself, or glibc refuses.
 
     Why: glibc gives a freed block back to the kernel once more than its trim
     threshold (128 KiB, raised only after a large mmap()ed block is freed) is
@@ -108,10 +111,16 @@ def tune_malloc(environ: Mapping[str, str]) -> bool:
     fixed thresholds the pages stay, at the cost of keeping up to
     TRIM_THRESHOLD of free memory per heap.
     """
+    tunables = {entry.partition("=")[0]
+                for entry in environ.get("GLIBC_TUNABLES", "").split(":")}
     if any(name in environ for name in MALLOC_ENVIRONMENT) or \
-            "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
+            any(name in tunables for name in MALLOC_TUNABLES):
         return False
-    set_malloc_thresholds(MMAP_THRESHOLD, TRIM_THRESHOLD)
+    try:
+        set_malloc_thresholds(MMAP_THRESHOLD, TRIM_THRESHOLD)
+    except ValueError as exc:  # a tuning step: never a reason not to start
+        log.warning("Daemon process %d keeps glibc's malloc thresholds: %s.", os.getpid(), exc)
+        return False
     return True
 
 

@@ -112,9 +112,12 @@ def test_stack_size_of_worker_threads(fastwsgi_server):
     assert probe(default, "stack")["stack"] != 524288
 
 
-def test_daemon_keeps_megabyte_blocks_in_malloc_heaps(fastwsgi_server):
+def test_daemon_keeps_megabyte_blocks_in_malloc_heaps(fastwsgi_server, monkeypatch):
     # A 2 MiB block from the heap, not its own mapping: a request that reads
     # a large body does not fault its pages in afresh each time.
+    from fastwsgi.procsetup import MALLOC_ENVIRONMENT
+    for name in (*MALLOC_ENVIRONMENT, "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)  # as set for the test run
     assert probe(fastwsgi_server("options_app:application"), "malloc")["malloc_mmapped"] is False
 
 
@@ -183,8 +186,23 @@ def test_python_eggs_must_be_writable_by_the_groups_user(fastwsgi_server, tmp_pa
     assert "not writable by nobody" in server.stderr()
 
 
-def test_glibc_tunables_for_malloc_count_as_the_operators_choice():
-    from fastwsgi.procsetup import tune_malloc
-    assert tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}) is False
-    assert tune_malloc({"MALLOC_TOP_PAD_": "0"}) is False
-    assert tune_malloc({"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}) is True
+def test_only_the_same_malloc_settings_count_as_the_operators_choice(monkeypatch):
+    from fastwsgi import procsetup
+    calls = []
+    monkeypatch.setattr(procsetup, "set_malloc_thresholds", lambda *a: calls.append(a))
+    tunables = "glibc.pthread.rseq=0:glibc.malloc.trim_threshold=131072"
+    assert procsetup.tune_malloc({"GLIBC_TUNABLES": tunables}) is False
+    assert procsetup.tune_malloc({"MALLOC_TOP_PAD_": "0"}) is False
+    assert calls == []
+    assert procsetup.tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}) is True
+    assert procsetup.tune_malloc({"MALLOC_ARENA_MAX": "2"}) is True
+    assert calls == [(4 << 20, 16 << 20)] * 2
+
+
+def test_a_refused_malloc_setting_does_not_stop_the_daemon(monkeypatch):
+    from fastwsgi import procsetup
+
+    def refuse(*args):
+        raise ValueError("mallopt(M_MMAP_THRESHOLD, 4194304) refused")
+    monkeypatch.setattr(procsetup, "set_malloc_thresholds", refuse)
+    assert procsetup.tune_malloc({}) is False

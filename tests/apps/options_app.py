@@ -47,14 +47,15 @@ def _buffers() -> dict:
 
 def _malloc_mmapped() -> bool:
     # glibc marks a block that has its own mapping with bit 1 (IS_MMAPPED)
-    # of the size word just before the pointer it returns.
+    # of the size word just before the pointer it returns (64-bit layout).
     import ctypes
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
     block = libc.malloc(2 << 20)
+    assert block, "malloc(2 MiB) failed"
     try:
-        return bool(ctypes.c_size_t.from_address(block - 8).value & 2)
+        return bool(ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t)).value & 2)
     finally:
         libc.free(block)
 

@@ -14,11 +14,15 @@ def unix_sockets() -> Iterator[tuple[socket.socket, bool]]:
     """(a duplicate of each AF_UNIX socket fd, whether it listens); each
     duplicate is closed once the caller moves on."""
     for fd in map(int, os.listdir("/proc/self/fd")):
+        dup = -1
         try:
             if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
                 continue
-            s = socket.socket(fileno=os.dup(fd))
+            dup = os.dup(fd)
+            s = socket.socket(fileno=dup)
         except OSError:
+            if dup >= 0:
+                os.close(dup)
             continue
         try:
             if s.family == socket.AF_UNIX:

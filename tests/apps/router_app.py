@@ -7,8 +7,9 @@
 /partial?t=TAG 1000 body bytes (chunked), notes its pid, then sleeps
 /partial-cl?t= the same with Content-Length: 1000000
 /nocontent     204
-/queued?n=N    before reading its body, waits (at most 5 s) until N bytes of
-               it are queued unread in its connection: "queued=BYTES"
+/queued?n=N    before reading its body, waits (at most 5 s, or s=SECONDS)
+               until N bytes of it are queued unread in its connection:
+               "queued=BYTES"
 /wait?t=TAG    notes its pid in $FW_PIDS/TAG, answers "released" once the
                file $FW_PIDS/TAG.go exists (at most 10 s); with n=N, N bytes
 /meet?n=N      waits (at most 10 s) until N requests are in the application at
@@ -131,7 +132,7 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"met"]
     if path == "/queued":
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + float(parse_qs(environ["QUERY_STRING"]).get("s", ["5"])[0])
         while (queued := _queued_unread()) < n and time.monotonic() < deadline:
             time.sleep(0.01)
         start_response("200 OK", [("Content-Type", "text/plain")])
