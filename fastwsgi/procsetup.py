@@ -87,8 +87,10 @@ def setup_process(cfg: GroupConfig, site_path: Sequence[str] = ()) -> None:
 
 #: Blocks up to this size come from malloc's heaps, not from their own mmap().
 MMAP_THRESHOLD = 4 << 20
-#: Free memory at the top of a heap is given back to the kernel past this size.
-TRIM_THRESHOLD = 16 << 20
+#: Free memory at the top of a heap is given back to the kernel past this
+#: size: twice MMAP_THRESHOLD, the pair glibc's own adjustment would choose
+#: after freeing a 4 MiB block.
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 #: The settings tune_malloc makes, as glibc's environment variables and as
 #: its GLIBC_TUNABLES keys: an operator who sets one of them chose the policy.
 MALLOC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",

@@ -196,7 +196,7 @@ def test_only_the_same_malloc_settings_count_as_the_operators_choice(monkeypatch
     assert calls == []
     assert procsetup.tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}) is True
     assert procsetup.tune_malloc({"MALLOC_ARENA_MAX": "2"}) is True
-    assert calls == [(4 << 20, 16 << 20)] * 2
+    assert calls == [(4 << 20, 8 << 20)] * 2
 
 
 def test_a_refused_malloc_setting_does_not_stop_the_daemon(monkeypatch):
