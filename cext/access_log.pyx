@@ -8,13 +8,6 @@
 # for work (access_log_flush), so lines show up promptly without a write()
 # per request under load.
 
-cdef extern from "Python.h":
-    int PyUnicode_KIND(object o)
-    void *PyUnicode_DATA(object o)
-    Py_ssize_t PyUnicode_GET_LENGTH(object o)
-    enum:
-        PyUnicode_1BYTE_KIND
-
 DEF ALOG_BUF = 65536
 DEF ALOG_LINE = 12288
 DEF ALOG_FIELD = 4096        # longest field kept (the rest is cut)
@@ -62,13 +55,14 @@ cdef Py_ssize_t _esc(char *out, Py_ssize_t room, object s) noexcept:
     cdef const unsigned char *p
     cdef Py_ssize_t i, n, k = 0
     cdef unsigned char c
-    if s is None or type(s) is not str or PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND:
+    # A str of one byte per character, read in place (framing.pyx); no bytes.
+    p = <const unsigned char *>_latin1_view(s, &n) if type(s) is str else NULL
+    if p is NULL:
         if room > 0:
             out[0] = b'-'
             return 1
         return 0
-    p = <const unsigned char *>PyUnicode_DATA(s)
-    n = min(PyUnicode_GET_LENGTH(s), ALOG_FIELD)
+    n = min(n, ALOG_FIELD)
     for i in range(n):
         c = p[i]
         if k + 4 >= room:

@@ -5,9 +5,9 @@
 #    the listening sockets, an eventfd for stop(), a timerfd for deadlines
 #    of suspended exchanges that come before the next regular sweep, and
 #    every parked connection (EPOLLONESHOT: an event goes to exactly one
-#    thread). In a
-#    daemon or router, the gate (gil_gate.pyx) lets only one idle thread
-#    wait there while requests keep finishing (gate=False: all of them).
+#    thread). In a daemon or router, the gate (gil_gate.pyx) lets only one
+#    idle thread wait there while requests keep finishing (gate=False: all
+#    of them).
 # 2. The thread that gets an event does the work itself: it accepts, reads,
 #    parses the head without the GIL, then takes the GIL once to run the
 #    application, and writes the response. No request is handed between

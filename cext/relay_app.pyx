@@ -176,8 +176,7 @@ cdef class RelayApp(RequestHandler):
             r.ubuf = _take_buffer(&_ubufs, UPSTREAM_BUF)
             r.obuf = _take_buffer(&_obufs, CLIENT_OUT_BUF)
             if r.ubuf is NULL or r.obuf is NULL:
-                _release(c, ex)
-                raise MemoryError()
+                raise MemoryError()  # the caller releases the exchange
             if ex.send_100:
                 _out(r, PyBytes_AS_STRING(_R100), len(_R100))
             return self._advance(conn, c, ex, _pump(r))
@@ -208,18 +207,15 @@ cdef class RelayApp(RequestHandler):
     cdef bint _advance(self, Conn conn, hconn *c, Exchange ex, int rc) except? True:
         """Carry the exchange as far as it goes without waiting: either suspend
         it in the loop's set (c.pending; True) or finish it (True keeps the
-        client connection)."""
+        client connection). On an exception, handle() or resume_exchange()
+        releases the exchange."""
         cdef bint keep
-        try:
-            if rc == R_HEAD:
-                rc = self._client_head(ex)
-            if rc == R_AGAIN:
-                _suspend_exchange(c, ex, ex.r.ev_up, ex.r.ev_c, ex.r.timeout_ms)
-                return True
-            keep = self._outcome(conn, ex.env, c, &ex.r, rc, ex.started, ex.keep)
-        except BaseException:
-            _release(c, ex)
-            raise
+        if rc == R_HEAD:
+            rc = self._client_head(ex)
+        if rc == R_AGAIN:
+            _suspend_exchange(c, ex, ex.r.ev_up, ex.r.ev_c, ex.r.timeout_ms)
+            return True
+        keep = self._outcome(conn, ex.env, c, &ex.r, rc, ex.started, ex.keep)
         _release(c, ex)
         return keep
 
