@@ -314,7 +314,8 @@ cdef inline void _out(relay *r, const char *p, Py_ssize_t n) noexcept nogil:
 
 
 cdef int _transform(relay *r) noexcept nogil:
-    """Move the daemon's body bytes into the client's output buffer, framed.
+    """Move the daemon's body bytes into the client's output buffer, framed
+    (a body that needs no framing stays where it is: _send_client).
 
     Returns 0, or R_TRUNCATED / R_BAD_HEAD-like codes through r.phase: sets
     r.phase = P_DONE when the response is complete (or cut short, with
@@ -337,18 +338,7 @@ cdef int _transform(relay *r) noexcept nogil:
         if r.mode == M_NONE:
             r.upos = r.uend
         elif r.mode == M_LENGTH or r.mode == M_CLOSE:
-            n = avail if avail < room else room
-            if r.mode == M_LENGTH and n > r.resp_left:
-                n = <Py_ssize_t>r.resp_left
-            if n == 0:
-                break
-            _out(r, r.ubuf + r.upos, n)
-            r.upos += n
-            r.resp_bytes += n
-            if r.mode == M_LENGTH:
-                r.resp_left -= n
-                if r.resp_left == 0:
-                    r.phase = P_DONE
+            break  # sent from the daemon's buffer as it is (_send_client)
         elif r.mode == M_WRAP:
             n = avail if avail < room - CHUNK_OVERHEAD else room - CHUNK_OVERHEAD
             if n <= 0:
@@ -398,6 +388,55 @@ cdef int _transform(relay *r) noexcept nogil:
     return 0
 
 
+cdef inline Py_ssize_t _as_is(relay *r) noexcept nogil:
+    """How many of the daemon's buffered bytes go to the client unchanged: a
+    Content-Length body (up to its end) or a close-delimited one. They are
+    sent from the daemon's buffer, not copied into the output buffer first
+    (router 64 KiB response: that memcpy was 5% of the router's CPU)."""
+    cdef Py_ssize_t n
+    if r.phase != P_BODY or (r.mode != M_LENGTH and r.mode != M_CLOSE):
+        return 0
+    n = r.uend - r.upos
+    if r.mode == M_LENGTH and n > r.resp_left:
+        n = <Py_ssize_t>r.resp_left
+    return n
+
+
+cdef ssize_t _send_client(relay *r) noexcept nogil:
+    """One sendmsg of what the client is owed: the output buffer, then the
+    body bytes that go as they are (_as_is). Bytes sent, or -1 (errno)."""
+    cdef iovec iov[2]
+    cdef msghdr msg
+    cdef Py_ssize_t queued = r.oend - r.opos, body = _as_is(r), k
+    cdef ssize_t sent
+    memset(&msg, 0, sizeof(msg))
+    msg.msg_iov = iov
+    if queued:
+        iov[0].iov_base = r.obuf + r.opos
+        iov[0].iov_len = queued
+        msg.msg_iovlen = 1
+    if body:
+        iov[msg.msg_iovlen].iov_base = r.ubuf + r.upos
+        iov[msg.msg_iovlen].iov_len = body
+        msg.msg_iovlen += 1
+    sent = sendmsg(r.cfd, &msg, MSG_NOSIGNAL)
+    if sent <= 0:
+        return sent
+    r.moved += sent
+    note_activity()
+    k = sent if sent < queued else queued
+    r.opos += k
+    k = sent - k
+    if k:
+        r.upos += k
+        r.resp_bytes += k
+        if r.mode == M_LENGTH:
+            r.resp_left -= k
+            if r.resp_left == 0:
+                r.phase = P_DONE
+    return sent
+
+
 cdef int relay_pump(relay *r) noexcept nogil:
     """Run both directions, without waiting, until the daemon's head is
     complete (R_HEAD), the exchange ends, or it would have to wait: R_AGAIN,
@@ -425,12 +464,9 @@ cdef int relay_pump(relay *r) noexcept nogil:
             return R_UP_EOF
         if r.phase == P_BODY:
             _transform(r)
-        if r.oend > r.opos:
-            sent = send(r.cfd, r.obuf + r.opos, r.oend - r.opos, MSG_NOSIGNAL)
+        if r.oend > r.opos or _as_is(r):
+            sent = _send_client(r)
             if sent > 0:
-                r.opos += sent
-                r.moved += sent
-                note_activity()
                 if r.phase == P_BODY and r.uend > r.upos:
                     # The send made room in the client's buffer: what waits
                     # in the daemon's buffer can move now. Waiting instead
@@ -450,7 +486,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
         want_up_out = not r.up_wr_dead and not r.req_done and (
             r.fpos < r.flen or not r.need_client)
         want_up_in = r.phase != P_DONE and not r.up_eof and r.uend < UPSTREAM_BUF
-        want_c_out = r.oend > r.opos
+        want_c_out = r.oend > r.opos or _as_is(r) > 0
         want_c_in = not r.req_done and r.need_client and not r.drain_gave_up \
             and r.fpos == r.flen
         ev_up = (POLLIN if want_up_in else 0) | (POLLOUT if want_up_out else 0)

@@ -368,6 +368,84 @@ def test_504_when_no_head_arrives_within_socket_timeout(fresh: list[RouterServer
         "'router_app'; answered 504 to GET /hang" in lines[0], lines
 
 
+class StandInDaemon:
+    """Answers the next `count` requests on a group's socket in place of its
+    daemons, each with the same bytes and then a close: a daemon that frames
+    its body as it likes, whatever the router asked for."""
+
+    def __init__(self, path: str, answer: bytes, count: int) -> None:
+        os.unlink(path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.listener.settimeout(20)
+        self.answer, self.count = answer, count
+        self.frames: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for _ in range(self.count):
+            conn, _ = self.listener.accept()
+            with conn:
+                reader = Reader(conn)
+                size = int.from_bytes(reader.exact(4)[1:3], "little")
+                self.frames.append(reader.exact(size))
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.thread.join(20)
+        self.listener.close()
+        assert not self.thread.is_alive() and len(self.frames) == self.count
+
+
+# A body the size of several relay buffers, so that it goes out in many sends.
+STAND_IN_BODY = os.urandom(3 * MiB + 12345)
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_unframed_daemon_body_gets_the_clients_framing(fresh: list[RouterServer],
+                                                       version: str) -> None:
+    server = start(fresh)
+    daemon = StandInDaemon(server.group_socket, b"HTTP/1.1 200 OK\r\nX-T: 1\r\n\r\n"
+                           + STAND_IN_BODY, 1)
+    try:
+        with server.connect() as sock:
+            sock.sendall(f"GET /x HTTP/{version}\r\nHost: t\r\n\r\n".encode())
+            reader = Reader(sock)
+            r = reader.response()
+            assert r.status == 200 and r.header("X-T") == "1"
+            if version == "1.1":  # chunked by the router; the connection stays
+                assert r.header("Transfer-Encoding") == "chunked"
+            else:  # close-delimited
+                assert r.header("Transfer-Encoding") is None and r.header("Connection") == "close"
+                assert r.header("Content-Length") is None
+            assert hashlib.sha256(r.body).digest() == hashlib.sha256(STAND_IN_BODY).digest()
+            assert len(r.body) == len(STAND_IN_BODY)
+    finally:
+        daemon.close()
+    assert not server.errors(), server.errors()
+
+
+def test_content_length_body_is_relayed_to_its_end_only(fresh: list[RouterServer]) -> None:
+    server = start(fresh)
+    n = len(STAND_IN_BODY)
+    daemon = StandInDaemon(server.group_socket, b"HTTP/1.1 200 OK\r\nContent-Length: "
+                           + str(n).encode() + b"\r\n\r\n" + STAND_IN_BODY + b"extra bytes", 2)
+    try:
+        with server.connect() as sock:
+            reader = Reader(sock)
+            for _ in range(2):  # the connection is kept: the extra bytes were not relayed
+                sock.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+                r = reader.response()
+                assert r.status == 200 and r.header("Content-Length") == str(n)
+                assert r.body == STAND_IN_BODY
+            assert not reader.buf
+    finally:
+        daemon.close()
+    assert not server.errors(), server.errors()
+
+
 def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
     before = len(router.errors())
     with router.connect() as sock:

@@ -36,6 +36,18 @@ cdef extern from "sys/socket.h" nogil:
     int accept4(int fd, sockaddr *addr, socklen_t *addrlen, int flags)
     int shutdown(int fd, int how)
     int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+    struct msghdr:
+        void *msg_name
+        socklen_t msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+    ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     enum:
         SHUT_RD
         SHUT_WR
