@@ -210,7 +210,7 @@ cdef object _encode_dict(dict env, int modifier1, int modifier2):
     """encode_frame for a dict of plain latin-1 strs (the router's environ),
     read in place, with no conversion; None when anything in it needs the
     general path (which converts, or raises the precise error)."""
-    cdef Py_ssize_t pos = 0, total = 0, kn, vn
+    cdef Py_ssize_t pos = 0, total = 0, kn = 0, vn = 0
     cdef PyObject *k
     cdef PyObject *v
     cdef bytes out
