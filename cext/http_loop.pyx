@@ -35,7 +35,10 @@
 # 4. Deadlines: a parked connection with part of a head is closed (408) when
 #    header-timeout has passed since its first byte; an idle one after
 #    keep-alive-timeout (header-timeout before its first request). One thread
-#    at a time sweeps the table about once a second.
+#    at a time sweeps the table about once a second. The sweep also gives
+#    the buffer pages of connections parked empty for a second or more back
+#    to the kernel: thousands of idle clients cost no threads and little
+#    memory.
 # 5. stop(): listeners leave the set and idle keep-alive connections are
 #    closed (a client retries those). A connection accepted before the stop
 #    whose first request has not fully arrived is still served (with
@@ -51,6 +54,10 @@ cdef unsigned long long TIMER_TAG = 0xFFFFFFFDFFFFFFFFull
 cdef long long SWEEP_NS = 1000000000
 cdef long long STOP_GRACE_NS = 2000000000
 cdef long long NO_DEADLINE = 1LL << 62
+# A parked connection idle this long gives its buffer's pages back (rule 4);
+# at most LEAN_PER_SWEEP per sweep, as each is a syscall under the lock.
+cdef long long LEAN_AFTER_NS = 1000000000
+cdef int LEAN_PER_SWEEP = 256
 
 cdef enum:
     C_PARKED = 1
@@ -231,6 +238,8 @@ cdef class HttpLoop:
         # Armed under the lock: an event still armed from a relayed exchange
         # (its client socket) may hand the connection to another thread as
         # soon as it is PARKED, and that thread may close it.
+        c.parked_ns = now
+        c.lean = 0
         pthread_mutex_lock(&self.lock)
         c.state = C_PARKED
         _arm(self.epfd, c.fd, EPOLLIN | EPOLLRDHUP, _tag(c), &c.in_epoll)
@@ -297,7 +306,7 @@ cdef class HttpLoop:
         everything (stop): close idle keep-alive connections at once; give
         the others at most STOP_GRACE_NS to send their request.
         """
-        cdef int i, n = 0
+        cdef int i, n = 0, lean = 0
         cdef hconn *c
         cdef hconn **expired = NULL
         cdef long long soonest = NO_DEADLINE
@@ -329,6 +338,12 @@ cdef class HttpLoop:
                 c.deadline_ns = <long long>(<size_t>expired)  # thread a list through
                 expired = <hconn **>c
                 n += 1
+            elif c is not NULL and c.state == C_PARKED and not c.lean and c.rend == c.rpos \
+                    and now - c.parked_ns >= LEAN_AFTER_NS and lean < LEAN_PER_SWEEP:
+                # Idle since the last sweep or longer: under the lock, as no
+                # thread may take it (and recv into the buffer) meanwhile.
+                hconn_give_back_pages(c)
+                lean += 1
         if soonest < self.next_sweep_ns:
             self._sweep_at(soonest)
         pthread_mutex_unlock(&self.lock)

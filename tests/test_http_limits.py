@@ -10,10 +10,12 @@ bounded socket timeout, never with a sleep.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -244,6 +246,50 @@ def test_a_thousand_idle_connections_do_not_block_a_new_one(scale: HttpServer) -
         for sock in idle:
             sock.close()
     assert exchange(scale, get("/after-close")).status == 200
+
+
+LEAN_IDLE = 300
+FILL = b"f" * 61440  # fills most of a connection's 64 KiB buffer
+DAEMON_PID = re.compile(r"Starting daemon process '[^']*' \(pid=(\d+)\)")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line for pid {pid}")
+
+
+def fill(path: str) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(FILL)}\r\n\r\n"
+            .encode() + FILL)
+
+
+def test_idle_keep_alive_connections_give_their_buffer_pages_back() -> None:
+    with HttpServer("http_echo:application", "--processes", "1", "--threads", "2") as server:
+        m = DAEMON_PID.search(server.log())
+        assert m, server.log()
+        pid = int(m.group(1))
+        assert exchange(server, fill("/warm"), "POST").body == FILL
+        base = rss_kib(pid)
+        socks: list[socket.socket] = []
+        try:
+            for i in range(LEAN_IDLE):  # each buffer's pages are touched by an upload
+                sock = server.connect()
+                socks.append(sock)
+                sock.sendall(fill(f"/fill/{i}"))
+                assert Reader(sock).response().body == FILL
+            # Parked and idle, a connection keeps about a page of its buffer
+            # (64 KiB each before: about 19 MiB for these 300).
+            wait_for(lambda: rss_kib(pid) - base < LEAN_IDLE * 16, 20,
+                     f"the idle connections' pages given back (RSS {rss_kib(pid) - base} KiB "
+                     f"over {base} KiB for {LEAN_IDLE} connections)")
+            for sock in socks[::30]:  # and the buffers work as before
+                sock.sendall(fill("/again"))
+                assert Reader(sock).response().body == FILL
+        finally:
+            for sock in socks:
+                sock.close()
 
 
 # -- maximum-requests ------------------------------------------------------------------

@@ -23,6 +23,9 @@ cdef extern from "unistd.h" nogil:
     ssize_t read(int fd, void *buf, size_t count)
     ssize_t write(int fd, const void *buf, size_t count)
     int close(int fd)
+    long sysconf(int name)
+    enum:
+        _SC_PAGESIZE
 
 cdef extern from "sys/types.h":
     ctypedef long off_t
@@ -59,6 +62,11 @@ cdef extern from "sys/socket.h" nogil:
         SOL_SOCKET
         SO_RCVBUF
         SO_SNDBUF
+
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    enum:
+        MADV_DONTNEED
 
 cdef extern from "sys/sendfile.h" nogil:
     ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
