@@ -15,11 +15,11 @@ import resource
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.http_server import HttpServer, Reader, exchange, get, no_date, tag
+from tests.support.procs import proc_status
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -254,10 +254,7 @@ DAEMON_PID = re.compile(r"Starting daemon process '[^']*' \(pid=(\d+)\)")
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS line for pid {pid}")
+    return int(proc_status(pid, "VmRSS"))
 
 
 def fill(path: str) -> bytes:

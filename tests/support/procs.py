@@ -80,3 +80,13 @@ def read_text(path: str) -> str:
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+def proc_status(pid: int, field: str) -> str:
+    """The first word of a field of /proc/PID/status ('Uid', 'VmRSS', ...)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name == field:
+                return rest.split()[0]
+    raise AssertionError(f"no {field} line for pid {pid}")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.procs import ServerProcess, read_text
+from tests.support.procs import ServerProcess, proc_status, read_text
 from tests.support.server import ROOT, short_tmpdir
 from tests.support.waiting import wait_for
 
@@ -130,10 +130,7 @@ class SiteServer(ServerProcess):
 
 def proc_uid(pid: int) -> int:
     """The real uid of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no Uid line for pid {pid}")
+    return int(proc_status(pid, "Uid"))
 
 
 def user_uid(name: str) -> int:
