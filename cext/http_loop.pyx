@@ -55,9 +55,10 @@ cdef long long SWEEP_NS = 1000000000
 cdef long long STOP_GRACE_NS = 2000000000
 cdef long long NO_DEADLINE = 1LL << 62
 # A parked connection idle this long gives its buffer's pages back (rule 4);
-# at most LEAN_PER_SWEEP per sweep, as each is a syscall under the lock.
+# at most LEAN_PER_SWEEP per sweep: each is a madvise() of 7-15 us under the
+# lock (about 1 ms in all; 10,000 idle clients are done in under 3 minutes).
 cdef long long LEAN_AFTER_NS = 1000000000
-cdef int LEAN_PER_SWEEP = 256
+cdef int LEAN_PER_SWEEP = 64
 
 cdef enum:
     C_PARKED = 1
