@@ -35,8 +35,9 @@ cdef struct hconn:
     unsigned int want_c
     int wait_ms
     hconn *next_ready       # the loop's list of expired exchanges
-    long long parked_ns     # when it was last parked (http_loop.pyx)
-    int lean                # its buffer's pages were given back while parked
+    # When it was last parked; NO_DEADLINE once its buffer's pages were
+    # given back while parked (http_loop.pyx).
+    long long parked_ns
 
 
 cdef enum:
@@ -83,7 +84,6 @@ cdef void hconn_give_back_pages(hconn *c) noexcept nogil:
     c.rpos = c.rend = 0
     if end > start:
         madvise(<void *>start, end - start, MADV_DONTNEED)
-    c.lean = 1
 
 
 cdef inline int timeout_to_ms(double timeout) noexcept nogil:

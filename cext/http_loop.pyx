@@ -240,7 +240,6 @@ cdef class HttpLoop:
         # (its client socket) may hand the connection to another thread as
         # soon as it is PARKED, and that thread may close it.
         c.parked_ns = now
-        c.lean = 0
         pthread_mutex_lock(&self.lock)
         c.state = C_PARKED
         _arm(self.epfd, c.fd, EPOLLIN | EPOLLRDHUP, _tag(c), &c.in_epoll)
@@ -339,11 +338,12 @@ cdef class HttpLoop:
                 c.deadline_ns = <long long>(<size_t>expired)  # thread a list through
                 expired = <hconn **>c
                 n += 1
-            elif c is not NULL and c.state == C_PARKED and not c.lean and c.rend == c.rpos \
+            elif c is not NULL and c.state == C_PARKED and c.rend == c.rpos \
                     and now - c.parked_ns >= LEAN_AFTER_NS and lean < LEAN_PER_SWEEP:
                 # Idle since the last sweep or longer: under the lock, as no
                 # thread may take it (and recv into the buffer) meanwhile.
                 hconn_give_back_pages(c)
+                c.parked_ns = NO_DEADLINE  # done until it is parked again
                 lean += 1
         if soonest < self.next_sweep_ns:
             self._sweep_at(soonest)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.http_server import HttpServer, Reader, exchange, get, no_date, tag
+from tests.support.http_server import HttpServer, Reader, exchange, get, no_date, post, tag
 from tests.support.procs import proc_status
 from tests.support.waiting import wait_for
 
@@ -257,24 +257,19 @@ def rss_kib(pid: int) -> int:
     return int(proc_status(pid, "VmRSS"))
 
 
-def fill(path: str) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(FILL)}\r\n\r\n"
-            .encode() + FILL)
-
-
 def test_idle_keep_alive_connections_give_their_buffer_pages_back() -> None:
     with HttpServer("http_echo:application", "--processes", "1", "--threads", "2") as server:
         m = DAEMON_PID.search(server.log())
         assert m, server.log()
         pid = int(m.group(1))
-        assert exchange(server, fill("/warm"), "POST").body == FILL
+        assert exchange(server, post("/warm", FILL), "POST").body == FILL
         base = rss_kib(pid)
         socks: list[socket.socket] = []
         try:
             for i in range(LEAN_IDLE):  # each buffer's pages are touched by an upload
                 sock = server.connect()
                 socks.append(sock)
-                sock.sendall(fill(f"/fill/{i}"))
+                sock.sendall(post(f"/fill/{i}", FILL))
                 assert Reader(sock).response().body == FILL
             # Parked and idle, a connection keeps about a page of its buffer
             # (64 KiB each before: about 19 MiB for these 300).
@@ -282,7 +277,7 @@ def test_idle_keep_alive_connections_give_their_buffer_pages_back() -> None:
                      f"the idle connections' pages given back (RSS {rss_kib(pid) - base} KiB "
                      f"over {base} KiB for {LEAN_IDLE} connections)")
             for sock in socks[::30]:  # and the buffers work as before
-                sock.sendall(fill("/again"))
+                sock.sendall(post("/again", FILL))
                 assert Reader(sock).response().body == FILL
         finally:
             for sock in socks:

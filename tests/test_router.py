@@ -26,7 +26,7 @@ import pytest
 
 from fastwsgi._cext import ChunkedDecoder, parse_response_head
 from tests.support.conn_owners import connections_by_pid, threads_waiting_in_epoll
-from tests.support.http_server import HttpServer, Reader, Response
+from tests.support.http_server import HttpServer, Reader, Response, post
 from tests.support.router_server import RouterServer
 from tests.support.waiting import wait_for
 
@@ -55,11 +55,6 @@ def start(started: list[RouterServer], *args: str) -> RouterServer:
     started.append(server)
     server.start()
     return server
-
-
-def post(path: str, body: bytes, extra: str = "") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
-            .encode() + body)
 
 
 def chunked(path: str, pieces: list[bytes]) -> bytes:

@@ -216,6 +216,12 @@ def get(path: str, extra: str = "", version: str = "1.1") -> bytes:
     return f"GET {path} HTTP/{version}\r\n{host}{extra}\r\n".encode()
 
 
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    """A POST request with a Content-Length body, plus extra header lines."""
+    return (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+            .encode() + body)
+
+
 def no_date(raw: bytes) -> bytes:
     """The raw response with its Date value blanked, for exact comparisons."""
     return DATE_LINE.sub(b"\r\nDate: *\r\n", raw)
