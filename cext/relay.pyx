@@ -47,7 +47,10 @@
 # 6. If the daemon stops reading the body (the application did not read it
 #    and the daemon closed), the rest of the body is read from the client and
 #    dropped, up to drain_limit; past it the client connection is closed
-#    after the response instead of being kept alive.
+#    after the response instead of being kept alive. A close-delimited
+#    response (HTTP/1.0) cannot keep the connection, so its rest is not
+#    drained first: the client sees the close at once (a half-close, then
+#    the usual linger before the full close).
 
 from libc.string cimport strlen
 
@@ -470,19 +473,25 @@ cdef int relay_pump(relay *r) noexcept nogil:
         if r.oend > r.opos or _as_is(r):
             sent = _send_client(r)
             if sent > 0:
-                if r.phase == P_BODY and r.uend > r.upos:
+                if r.phase == P_BODY and (r.uend > r.upos or r.up_eof):
                     # The send made room in the client's buffer: what waits
                     # in the daemon's buffer can move now. Waiting instead
                     # would sleep with both buffers stuck (a full daemon
                     # buffer is not waited on for input) until something
                     # else woke us: seen as 5 s stalls, the daemon's linger.
+                    # And once the daemon has closed, the send that empties
+                    # its buffer is where the body ends (or is found cut
+                    # short): _transform must see it now, not after a wait
+                    # for client input that may never come.
                     continue
             elif sent < 0 and errno != EAGAIN and errno != EINTR:
                 return R_CLIENT_GONE
         if r.phase == P_DONE and r.oend == r.opos:
             if r.result_after_flush:
                 return r.result_after_flush
-            if r.req_done or r.drain_gave_up:
+            # A close-delimited response ends with the close: the rest of an
+            # upload is not read first (the caller half-closes and lingers).
+            if r.req_done or r.drain_gave_up or r.mode == M_CLOSE:
                 return R_DONE
         # -- what it would wait for -----------------------------------------
         _compact_upstream(r)

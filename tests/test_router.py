@@ -28,11 +28,13 @@ from fastwsgi._cext import ChunkedDecoder, parse_response_head
 from tests.support.conn_owners import connections_by_pid, threads_waiting_in_epoll
 from tests.support.http_server import HttpServer, Reader, Response, post
 from tests.support.router_server import RouterServer
+from tests.support.server import short_tmpdir
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
 MiB = 1 << 20
+SO_SNDBUFFORCE = 32  # Linux; not in the socket module
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,8 @@ def fresh() -> Iterator[list[RouterServer]]:
         server.stop()
 
 
-def start(started: list[RouterServer], *args: str) -> RouterServer:
-    server = RouterServer("router_app:application", "--threads", "2", *args)
+def start(started: list[RouterServer], *args: str, **kw: object) -> RouterServer:
+    server = RouterServer("router_app:application", "--threads", "2", *args, **kw)
     started.append(server)
     server.start()
     return server
@@ -368,8 +370,9 @@ class StandInDaemon:
     daemons, each with the same bytes and then a close: a daemon that frames
     its body as it likes, whatever the router asked for."""
 
-    def __init__(self, path: str, answer: bytes, count: int) -> None:
+    def __init__(self, path: str, answer: bytes, count: int, sndbuf: int = 0) -> None:
         os.unlink(path)
+        self.sndbuf = sndbuf  # SO_SNDBUFFORCE: the whole answer queued before the close
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path)
         self.listener.listen(8)
@@ -382,6 +385,8 @@ class StandInDaemon:
     def _serve(self) -> None:
         for _ in range(self.count):
             conn, _ = self.listener.accept()
+            if self.sndbuf:
+                conn.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, self.sndbuf)
             with conn:
                 reader = Reader(conn)
                 size = int.from_bytes(reader.exact(4)[1:3], "little")
@@ -436,6 +441,65 @@ def test_content_length_body_is_relayed_to_its_end_only(fresh: list[RouterServer
                 assert r.status == 200 and r.header("Content-Length") == str(n)
                 assert r.body == STAND_IN_BODY
             assert not reader.buf
+    finally:
+        daemon.close()
+    assert not server.errors(), server.errors()
+
+
+def _unfinished_upload(server: RouterServer, version: str) -> socket.socket:
+    """A client that announces a 100,000-byte body and sends 10 bytes of it."""
+    family, address = server.addresses[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(10)  # well under the server's socket-timeout
+    sock.connect(address)  # type: ignore[arg-type]
+    sock.sendall(f"POST /x HTTP/{version}\r\nHost: t\r\nContent-Length: 100000\r\n\r\n"
+                 .encode() + b"0123456789")
+    return sock
+
+
+def _read_to_close(sock: socket.socket) -> bytes:
+    """Everything until the close; a close that waits for the server's
+    socket-timeout fails here, on the client's shorter one."""
+    out = bytearray()
+    while data := sock.recv(1 << 20):
+        out += data
+    return bytes(out)
+
+
+def test_daemon_gone_mid_body_closes_the_client_at_once_during_an_upload(
+        fresh: list[RouterServer]) -> None:
+    # The daemon's whole answer (4 MiB of a promised 16) and its close are
+    # queued before the client reads, so the router learns of the close while
+    # it still holds body bytes the client has no room for. The client is on
+    # a UNIX socket: the router's send buffer there is fixed (TCP's grows to
+    # take it all), so its sends stop short every time. The response must end
+    # once those bytes are sent, not after a wait for more of the upload.
+    tmp = short_tmpdir()
+    server = start(fresh, "--socket-timeout", "30", tmpdir=tmp,
+                   binds=(f"unix:{os.path.join(tmp, 'r.sock')}",))
+    body = os.urandom(4 * MiB)
+    daemon = StandInDaemon(server.group_socket, b"HTTP/1.1 200 OK\r\nContent-Length: "
+                           + str(16 * MiB).encode() + b"\r\n\r\n" + body, 1, sndbuf=32 * MiB)
+    try:
+        with _unfinished_upload(server, "1.1") as sock:
+            daemon.thread.join(20)  # the answer and the close are queued
+            head, _, got = _read_to_close(sock).partition(b"\r\n\r\n")
+        assert b"Content-Length: 16777216" in head and got == body
+    finally:
+        daemon.close()
+    lines = server.errors()
+    assert len(lines) == 1 and "closed connection after 4194304 bytes of the response body" \
+        in lines[0], lines
+
+
+def test_close_delimited_answer_ends_without_waiting_for_the_upload(
+        fresh: list[RouterServer]) -> None:
+    server = start(fresh, "--socket-timeout", "30")
+    daemon = StandInDaemon(server.group_socket, b"HTTP/1.1 200 OK\r\n\r\n" + STAND_IN_BODY, 1)
+    try:
+        with _unfinished_upload(server, "1.0") as sock:
+            head, _, got = _read_to_close(sock).partition(b"\r\n\r\n")
+        assert b"Connection: close" in head and got == STAND_IN_BODY
     finally:
         daemon.close()
     assert not server.errors(), server.errors()

@@ -11,7 +11,7 @@ from tests.support.http_server import HttpServer
 from tests.support.waiting import wait_for
 
 ROUTER_SERVING = re.compile(r"Router for daemon group '[^']*' serving HTTP on "
-                            r"http://([^:/]+):(\d+)\.$", re.M)
+                            r"(?:http://([^:/]+):(\d+)|unix:(\S+?))\.$", re.M)
 GROUP_SOCKET = re.compile(r"Daemon group '[^']*' listening on unix:(\S+)\.$", re.M)
 
 
@@ -33,7 +33,8 @@ class RouterServer(HttpServer):
         self._died()
         m = ROUTER_SERVING.search(self.log())
         assert m, self.log()
-        self.addresses = [(socket.AF_INET, (m.group(1), int(m.group(2))))]
+        self.addresses = [(socket.AF_UNIX, m.group(3)) if m.group(3)
+                          else (socket.AF_INET, (m.group(1), int(m.group(2))))]
         g = GROUP_SOCKET.search(self.log())
         assert g, self.log()
         self.group_socket = g.group(1)
