@@ -140,6 +140,7 @@ cdef struct relay:
     int phase
     int mode
     bint emit_ctrl
+    bint close_ends_body  # the client's response ends with the close (HTTP/1.0)
     long long resp_left
     chunk_state rcs
     long long resp_bytes
@@ -373,6 +374,9 @@ cdef int _transform(relay *r) noexcept nogil:
                 break  # a control line is at most 4096 bytes
             k = chunk_ctrl(&r.rcs, r.ubuf + r.upos, avail)
             if k == 0:
+                if r.up_eof:  # the daemon closed inside a control line
+                    r.phase = P_DONE
+                    r.result_after_flush = R_TRUNCATED
                 break
             if k < 0:
                 r.phase = P_DONE
@@ -491,7 +495,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
                 return r.result_after_flush
             # A close-delimited response ends with the close: the rest of an
             # upload is not read first (the caller half-closes and lingers).
-            if r.req_done or r.drain_gave_up or r.mode == M_CLOSE:
+            if r.req_done or r.drain_gave_up or r.close_ends_body:
                 return R_DONE
         # -- what it would wait for -----------------------------------------
         _compact_upstream(r)
@@ -504,8 +508,13 @@ cdef int relay_pump(relay *r) noexcept nogil:
         ev_up = (POLLIN if want_up_in else 0) | (POLLOUT if want_up_out else 0)
         ev_c = (POLLIN if want_c_in else 0) | (POLLOUT if want_c_out else 0)
         if ev_up == 0 and ev_c == 0:
-            # Only possible once the response is out and the body is stuck
-            # behind a full buffer it cannot use: give up on keep-alive.
+            if r.phase != P_DONE:
+                # Nothing to wait for and the response unfinished: the daemon
+                # closed where _transform cannot end the body. Going round
+                # again would spin; end it as cut short.
+                return R_TRUNCATED
+            # The response is out and the body is stuck behind a full buffer
+            # it cannot use: give up on keep-alive.
             r.drain_gave_up = True
             continue
         # One speculative read of each side before giving up: the bytes are

@@ -492,10 +492,16 @@ def test_daemon_gone_mid_body_closes_the_client_at_once_during_an_upload(
         in lines[0], lines
 
 
+@pytest.mark.parametrize("framing", ["none", "chunked"])
 def test_close_delimited_answer_ends_without_waiting_for_the_upload(
-        fresh: list[RouterServer]) -> None:
+        fresh: list[RouterServer], framing: str) -> None:
+    # HTTP/1.0: an unframed body, or a chunked one de-chunked on the way, ends
+    # with the close; the rest of the upload is not awaited first.
     server = start(fresh, "--socket-timeout", "30")
-    daemon = StandInDaemon(server.group_socket, b"HTTP/1.1 200 OK\r\n\r\n" + STAND_IN_BODY, 1)
+    answer = b"HTTP/1.1 200 OK\r\n\r\n" + STAND_IN_BODY if framing == "none" else \
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%b\r\n0\r\n\r\n" \
+        % (len(STAND_IN_BODY), STAND_IN_BODY)
+    daemon = StandInDaemon(server.group_socket, answer, 1)
     try:
         with _unfinished_upload(server, "1.0") as sock:
             head, _, got = _read_to_close(sock).partition(b"\r\n\r\n")
@@ -503,6 +509,29 @@ def test_close_delimited_answer_ends_without_waiting_for_the_upload(
     finally:
         daemon.close()
     assert not server.errors(), server.errors()
+
+
+@pytest.mark.parametrize("cut", [b"5\r\nhel", b"5\r\nhello\r", b"5\r\nhello\r\n3",
+                                 b"5\r\nhello\r\n0\r\n\r", b"5\r\nhello\r\n0\r\nX-T: 1"])
+def test_chunked_answer_cut_anywhere_is_closed_at_once(fresh: list[RouterServer],
+                                                        cut: bytes) -> None:
+    # The daemon closes inside its chunked framing (data, a CRLF, a size line,
+    # the trailer section): the client's connection is closed without a final
+    # chunk, at once (it once spun a router thread for good), with one line.
+    server = start(fresh, "--socket-timeout", "30")
+    daemon = StandInDaemon(server.group_socket,
+                           b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + cut, 1)
+    try:
+        with server.connect() as sock:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+            head, _, got = _read_to_close(sock).partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head and got.startswith(cut[:6])
+        assert not got.endswith(b"\r\n\r\n"), got
+    finally:
+        daemon.close()
+    lines = server.errors()
+    assert len(lines) == 1 and "closed connection after" in lines[0] \
+        and "truncation is visible" in lines[0], lines
 
 
 def test_malformed_chunked_upload_is_answered_400(router: RouterServer) -> None:
