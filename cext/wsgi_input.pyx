@@ -4,7 +4,8 @@
 # exactly that many bytes and then b""; a streamed body (length -1) ends at
 # the peer's half-close; a chunked body (length -2, HTTP) is de-chunked and
 # ends after its last chunk and trailers, leaving the next pipelined request
-# untouched in the buffer. A body cut short by the peer raises
+# untouched in the buffer. A body cut short by the peer (for a streamed body:
+# a full close instead of the half-close, see _peer_hung_up) raises
 # ClientDisconnected instead of looking complete; malformed chunking raises
 # InvalidRequestBody (400). Reads wait without the GIL. With
 # `Expect: 100-continue`, the interim 100 response goes out on the first read,
@@ -14,6 +15,21 @@ DEF DEFAULT_READ = 65536
 DEF MAX_ONE_READ = 1 << 26   # larger reads are gathered in pieces
 
 cdef bytes _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+cdef bint _peer_hung_up(int fd) noexcept nogil:
+    """At EOF: whether the peer closed fully rather than half-closed.
+
+    On AF_UNIX, poll() reports POLLHUP once both directions are shut down
+    (Linux unix_poll: sk_shutdown == SHUTDOWN_MASK). A peer's close sets both,
+    its shutdown(SHUT_WR) only our receive side; our own half-close, which
+    would set the other, comes only after the application is done.
+    """
+    cdef pollfd p
+    p.fd = fd
+    p.events = POLLIN
+    p.revents = 0
+    return fd >= 0 and poll(&p, 1, 0) > 0 and (p.revents & POLLHUP) != 0
 
 
 cdef class InputStream:
@@ -111,6 +127,9 @@ cdef class InputStream:
             if not self.stream:
                 raise ClientDisconnected(
                     f"request body truncated: {self.remaining} bytes never arrived")
+            if _peer_hung_up(self.conn.c.fd):
+                raise ClientDisconnected("streamed request body cut short: the peer "
+                                         "closed the connection instead of half-closing it")
             self.done = True
         if not self.stream:
             self.remaining -= n

@@ -23,6 +23,7 @@ import pytest
 from wsgi_start_response import BAD
 
 from fastwsgi._cext import encode_frame
+from fastwsgi.protocol import STREAM_VAR
 from tests.support.server import FastWSGI
 from tests.support.uwsgi_client import Response, parse_response, request
 from tests.support.waiting import wait_for
@@ -243,6 +244,49 @@ def test_input_large_body_odd_chunks(input_server: FastWSGI, chunk: int, stream:
     assert resp.body == body
     # read(n) fills n bytes as a file does, except for the last read(s).
     assert int(resp.header("X-Reads") or 0) == math.ceil(size / chunk) + 1
+
+
+def _connect(server: FastWSGI) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(server.socket_path)
+    return s
+
+
+def _read_to_eof(s: socket.socket) -> bytes:
+    chunks = []
+    while chunk := s.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _streamed_frame(path: str, query: str = "") -> bytes:
+    return encode_frame(base_env(path, query, "POST") | {STREAM_VAR: "1"})
+
+
+@pytest.mark.parametrize("end", ["close", "half-close"])
+def test_input_streamed_body_ends_only_at_a_half_close(
+        input_server: FastWSGI, tmp_path: Path, end: str) -> None:
+    # A streamed body ends at the front-end's shutdown(SHUT_WR); a full close
+    # (the front-end's client went away, the front-end died) cuts it short,
+    # and the application must see an error, not a complete body.
+    record = tmp_path / "record"
+    body = b"streamed body cut short? " * 4000
+    s = _connect(input_server)
+    try:
+        s.sendall(_streamed_frame("/record", urlencode({"path": str(record)})) + body)
+        if end == "close":
+            s.close()
+        else:
+            s.shutdown(socket.SHUT_WR)
+            resp = parse_response(_read_to_eof(s))
+            assert resp.body == f"complete {len(body)}".encode()
+    finally:
+        s.close()
+    outcome = wait_for(lambda: record.exists() and record.read_text(), 15,
+                       "the application's read of the streamed body")
+    assert outcome == ("error ClientDisconnected" if end == "close"
+                       else f"complete {len(body)}")
 
 
 # -- start_response ----------------------------------------------------------

@@ -6,6 +6,9 @@ GET/POST /ops?script=read:3,readline,read  -> JSON list, one entry per call:
 POST /echo?chunk=N                      -> the body, read N bytes at a time
     (X-Reads: number of read calls, X-Terminated: wsgi.input_terminated,
     X-Content-Length: CONTENT_LENGTH as seen, '-' when absent).
+POST /record?path=P                     -> reads the whole body and writes what
+    the read did to the file P: "complete N" (N bytes) or "error ExcName".
+POST /noread                            -> answers at once, body left unread.
 """
 
 from __future__ import annotations
@@ -65,5 +68,19 @@ def application(environ, start_response):
             ("X-Content-Length", environ.get("CONTENT_LENGTH") or "-"),
         ])
         return [body]
+    if path == "/record":
+        try:
+            outcome = f"complete {len(stream.read())}"
+        except Exception as exc:
+            outcome = f"error {type(exc).__name__}"
+        with open(qs["path"][0], "w") as f:
+            f.write(outcome)
+        body = outcome.encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/noread":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "7")])
+        return [b"unread\n"]
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"no such path\n"]
