@@ -538,7 +538,9 @@ cdef class UwsgiApp:
             return True
         finally:
             conn.shutdown_write()
-            left = stream.remaining if stream is not None else 0
+            # The property (-1: a streamed body not yet ended), not the C
+            # field, which is 0 for every streamed body.
+            left = (<object>stream).remaining if stream is not None else 0
             if left:
                 conn.discard(left if left > 0 else 1 << 62, self.linger)
             conn.close()

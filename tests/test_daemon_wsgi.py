@@ -289,6 +289,26 @@ def test_input_streamed_body_ends_only_at_a_half_close(
                        else f"complete {len(body)}")
 
 
+def test_unread_streamed_body_is_drained_not_reset(input_server: FastWSGI) -> None:
+    # The application answers without reading a streamed body; the front-end
+    # goes on sending it (the relay is full duplex) and half-closes at its
+    # end. The daemon must drop that rest, not close on it: a close with
+    # unread data fails the front-end's sends with EPIPE / ECONNRESET.
+    s = _connect(input_server)
+    try:
+        s.sendall(_streamed_frame("/noread") + b"x" * 1000)
+        resp = parse_response(_read_to_eof(s))  # the daemon's half-close ends it
+        assert (resp.status, resp.body) == (200, b"unread\n")
+        for _ in range(64):  # 4 MiB, far more than the socket buffers hold
+            s.sendall(b"y" * 65536)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(1) == b""
+    except (BrokenPipeError, ConnectionResetError) as exc:
+        pytest.fail(f"the daemon closed on the unread streamed body: {exc!r}")
+    finally:
+        s.close()
+
+
 # -- start_response ----------------------------------------------------------
 
 def test_write_callable_output_comes_first(sr_server: FastWSGI) -> None:
