@@ -11,12 +11,17 @@ The wait is measured from the earliest start time known for the request:
 - otherwise the moment the daemon accepted the connection, which is all a
   daemon that accepts its own connections can know.
 
+A value that does not parse, is not finite, or gives a time outside
+``EARLIEST_START``..``LATEST_START`` is garbage or a broken clock, not a
+queue: it counts as absent, and the request runs.
+
 Such a request is answered 504 without running the application, as
 mod_wsgi does: the client has most likely given up already.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +29,17 @@ from typing import Any
 from fastwsgi.protocol import QUEUE_START_VAR
 
 REQUEST_START_HEADER = "HTTP_X_REQUEST_START"
+#: The plausible start times, in seconds since the epoch (2000-01-01 and
+#: 2100-01-01 UTC); anything else counts as absent.
+EARLIEST_START = 946684800.0
+LATEST_START = 4102444800.0
+
+
+def _plausible(seconds: float) -> float | None:
+    """seconds if it is a finite time within the plausible range, else None."""
+    if math.isfinite(seconds) and EARLIEST_START <= seconds <= LATEST_START:
+        return seconds
+    return None
 
 
 def parse_request_start(value: str) -> float | None:
@@ -35,15 +51,13 @@ def parse_request_start(value: str) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    if number <= 0:
-        return None
     if "." in value:
-        return number
+        return _plausible(number)
     # A present-day time is about 1.7e9 s: the magnitude tells the unit.
     for threshold, per_second in ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3)):
         if number >= threshold:
-            return number / per_second
-    return number
+            return _plausible(number / per_second)
+    return _plausible(number)
 
 
 def queue_start(environ: Mapping[str, Any]) -> float | None:
@@ -51,9 +65,11 @@ def queue_start(environ: Mapping[str, Any]) -> float | None:
     raw = environ.get(QUEUE_START_VAR)
     if raw:
         try:
-            return int(raw) / 1e6
-        except ValueError:
-            pass
+            start = _plausible(int(raw) / 1e6)
+        except (ValueError, OverflowError):  # not an integer; too large for a float
+            start = None
+        if start is not None:
+            return start
     raw = environ.get(REQUEST_START_HEADER)
     return parse_request_start(raw) if raw else None
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from fastwsgi.queuetime import parse_request_start, queue_start
+from fastwsgi.queuetime import parse_request_start, queue_start, waited
 from tests.support.uwsgi_client import request
 from tests.support.waiting import wait_for
 
@@ -137,6 +137,22 @@ def test_queue_timeout_answers_504_without_running_the_app(fastwsgi_server):
     assert server.log().count("more than queue-timeout") == 2
 
 
+def test_queue_timeout_ignores_unusable_start_times(fastwsgi_server):
+    # An unparsable, non-finite or absurd start time counts as absent: the
+    # request runs (no traceback, no bare close, no "waited nans" 504).
+    server = fastwsgi_server("lifecycle_app:application", "--queue-timeout", "1")
+    for kw in ({"extra": {"FASTWSGI_QUEUE_START": "9" * 400}},
+               {"headers": {"X-Request-Start": "nan"}},
+               {"headers": {"X-Request-Start": "t=inf"}},
+               {"headers": {"X-Request-Start": "t=1e300"}}):
+        response = request("/pid", socket_path=server.socket_path, **kw)
+        assert response.status == 200, (kw, response.raw, server.log()[-2000:])
+        assert int(response.body) > 0
+    log = server.log()
+    assert "Traceback" not in log
+    assert "queue-timeout" not in log.replace("--queue-timeout", "")
+
+
 @pytest.mark.parametrize("value, seconds", [
     ("t=1700000000.123", 1700000000.123),      # nginx t=${msec}
     ("1700000000123", 1700000000.123),         # Heroku: milliseconds
@@ -152,6 +168,29 @@ def test_request_start_garbage_is_ignored():
     assert parse_request_start("t=soon") is None
     assert queue_start({"HTTP_X_REQUEST_START": "x"}) is None
     assert queue_start({"FASTWSGI_QUEUE_START": "1700000000000000"}) == 1700000000.0
+
+
+UNUSABLE_STARTS = ["nan", "t=nan", "inf", "t=-inf", "1e400", "1e300", "t=5", "0.5",
+                   "-1700000000", "99999999999.5"]
+
+
+@pytest.mark.parametrize("value", UNUSABLE_STARTS)
+def test_request_start_unusable_values_are_absent(value):
+    assert parse_request_start(value) is None
+    assert queue_start({"HTTP_X_REQUEST_START": value}) is None
+    assert waited({"HTTP_X_REQUEST_START": value}, time.time()) < 60
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param("9" * 400, id="400-nines"), pytest.param("9" * 5000, id="5000-nines"),
+    "-5", "0", "12x", "1e6", "nan",
+])
+def test_queue_start_variable_unusable_values_are_absent(raw):
+    assert queue_start({"FASTWSGI_QUEUE_START": raw}) is None
+    assert waited({"FASTWSGI_QUEUE_START": raw}, time.time()) < 60
+    # ... and the next source is still consulted.
+    assert queue_start({"FASTWSGI_QUEUE_START": raw,
+                        "HTTP_X_REQUEST_START": "t=1700000000.5"}) == 1700000000.5
 
 
 @pytest.mark.timeout(90)
