@@ -518,6 +518,11 @@ cdef class UwsgiApp:
                     conn.sendall(_ERROR_400_FRAME)
                 except OSError:
                     pass
+                # A body may follow, of unknown length; a front-end that
+                # writes it all before reading (mod_proxy_uwsgi) must not
+                # have its sends fail before it reads the 400.
+                with nogil:
+                    linger_close_prepare(fd)
                 return True
             except OSError as exc:
                 _log.error("Could not read the request frame from the front-end: %s", exc)

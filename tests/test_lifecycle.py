@@ -12,6 +12,8 @@ import threading
 
 import pytest
 
+from fastwsgi._cext import encode_frame
+from fastwsgi.client import request_environ
 from tests.support.server import FastWSGI, can_connect
 from tests.support.uwsgi_client import request
 from tests.support.waiting import wait_for
@@ -211,3 +213,37 @@ def test_bad_frame_gets_400_and_a_log_line(fastwsgi_server):
     assert s.makefile("rb").read().startswith(b"HTTP/1.1 400 ")
     s.close()
     assert "modifier1 5" in server.log()
+
+
+def _exchange(server: FastWSGI, data: bytes) -> bytes:
+    """Write all of data before reading (as mod_proxy_uwsgi does), then read to EOF."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    try:
+        s.connect(server.socket_path)
+        s.sendall(data)
+        return s.makefile("rb").read()
+    except (BrokenPipeError, ConnectionResetError) as exc:
+        pytest.fail(f"the daemon closed before the peer could read its answer: {exc!r}")
+    finally:
+        s.close()
+
+
+def _bad_frame_lines(server: FastWSGI, what: str, n: int) -> list[str]:
+    """Wait for n 'Bad request frame' log lines that mention what; return them all."""
+    def lines() -> list[str]:
+        return [line for line in server.log().splitlines() if "Bad request frame" in line]
+    wait_for(lambda: sum(what in line for line in lines()) >= n, 10, f"{n} log lines")
+    return lines()
+
+
+def test_bad_frame_with_a_large_body_still_gets_its_400(fastwsgi_server):
+    # mod_proxy_uwsgi writes the whole body before it reads the answer: after
+    # a 400 for a bad frame the daemon must drain that body, not close on it
+    # (the peer's send fails with EPIPE and the 400 is never read).
+    server = fastwsgi_server("lifecycle_app:application")
+    env = request_environ("/pid", "POST") | {"CONTENT_LENGTH": "12x"}
+    data = _exchange(server, encode_frame(env) + b"z" * (4 << 20))
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data[:200]
+    assert len(_bad_frame_lines(server, "CONTENT_LENGTH '12x'", 1)) == 1
+
