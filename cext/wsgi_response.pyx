@@ -510,6 +510,8 @@ cdef class UwsgiApp:
             try:
                 env = conn.read_frame()
                 length = body_length(env)
+                if not env.get("REQUEST_METHOD"):
+                    raise InvalidVariable("the frame has no REQUEST_METHOD")
             except EOFError:
                 return False  # a probe, or a front-end that gave up
             except FramingError as exc:

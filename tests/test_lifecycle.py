@@ -247,3 +247,15 @@ def test_bad_frame_with_a_large_body_still_gets_its_400(fastwsgi_server):
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data[:200]
     assert len(_bad_frame_lines(server, "CONTENT_LENGTH '12x'", 1)) == 1
 
+
+def test_frame_without_request_method_gets_400(fastwsgi_server):
+    server = fastwsgi_server("lifecycle_app:application")
+    frames = [b"\x00\x00\x00\x00",  # no variables at all
+              encode_frame({"PATH_INFO": "/pid"}),
+              encode_frame({"REQUEST_METHOD": "", "PATH_INFO": "/pid"})]
+    for frame in frames:
+        data = _exchange(server, frame)
+        assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (frame, data[:200])
+    lines = _bad_frame_lines(server, "REQUEST_METHOD", len(frames))
+    assert len(lines) == len(frames), lines
+    assert request("/pid", socket_path=server.socket_path).status == 200
