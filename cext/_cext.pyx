@@ -16,6 +16,7 @@ from fastwsgi.errors import (
     FrameTooLarge,
     FramingError,
     InvalidRequestBody,
+    RequestBodyTimeout,
     RequestBodyTooLarge,
     RequestTimeout,
     InvalidVariable,

@@ -32,6 +32,20 @@ cdef bint _peer_hung_up(int fd) noexcept nogil:
     return fd >= 0 and poll(&p, 1, 0) > 0 and (p.revents & POLLHUP) != 0
 
 
+cdef object _body_error(object exc):
+    """A socket error met while reading a request body, as the error it is for
+    the request: the client's stall past socket-timeout (408), or a client
+    gone; never an OSError that would pass for the application's own."""
+    if isinstance(exc, ClientDisconnected):
+        return exc
+    if isinstance(exc, TimeoutError):
+        err = RequestBodyTimeout(f"no request body bytes within socket-timeout ({exc})")
+    else:
+        err = ClientDisconnected(f"the request body could not be read ({exc})")
+    err.__cause__ = exc
+    return err
+
+
 cdef class InputStream:
     """The object an application gets as environ['wsgi.input']."""
     cdef Conn conn
@@ -40,6 +54,8 @@ cdef class InputStream:
     cdef bint chunked
     cdef bint done
     cdef bint pending_continue
+    cdef public bint no_continue  # the response has begun: too late for a 100
+    cdef bint expired             # its request is over (expire())
     cdef public int bad          # 400 once the body was found malformed
     cdef public long long limit  # limit-request-body for chunked bodies (0 = none)
     cdef long long total         # de-chunked bytes so far
@@ -63,8 +79,19 @@ cdef class InputStream:
     cdef int _continue(self) except -1:
         if self.pending_continue:
             self.pending_continue = False
-            if self.conn.c.rend == self.conn.c.rpos:
+            # Never once the response has begun: the 100 would land inside it.
+            if not self.no_continue and self.conn.c.rend == self.conn.c.rpos:
                 self.conn.sendall(_CONTINUE)
+        return 0
+
+    cdef void expire(self) noexcept:
+        """The request is over: its connection may already serve another."""
+        self.expired = True
+        self.done = True
+
+    cdef int _usable(self) except -1:
+        if self.expired:
+            raise RuntimeError("wsgi.input was used after its request ended")
         return 0
 
     cdef bint _chunk_ready(self) except -1:
@@ -148,6 +175,13 @@ cdef class InputStream:
 
     def read(self, size=-1):
         """Read up to size bytes (all of the rest when size is -1 or None)."""
+        self._usable()
+        try:
+            return self._read(size)
+        except OSError as exc:
+            raise _body_error(exc)
+
+    cdef object _read(self, size):
         cdef Py_ssize_t n
         cdef bytes chunk
         if not self.stream and not self.done:
@@ -181,6 +215,13 @@ cdef class InputStream:
 
     def readline(self, size=-1):
         """Read one line, LF included; at most size bytes when size >= 0."""
+        self._usable()
+        try:
+            return self._readline(size)
+        except OSError as exc:
+            raise _body_error(exc)
+
+    cdef object _readline(self, size):
         cdef Py_ssize_t limit
         if self.done:
             return b""
@@ -209,9 +250,12 @@ cdef class InputStream:
         cdef bytes chunk
         if self.pending_continue:
             return False  # the client has not sent it: the connection must close
-        while not self.done and dropped <= limit:
-            chunk = self._read_some(DEFAULT_READ)
-            dropped += len(chunk)
+        try:
+            while not self.done and dropped <= limit:
+                chunk = self._read_some(DEFAULT_READ)
+                dropped += len(chunk)
+        except OSError as exc:
+            raise _body_error(exc)
         return self.done
 
     def readlines(self, hint=-1):

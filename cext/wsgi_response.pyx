@@ -139,6 +139,8 @@ cdef class Response:
     cdef readonly bint truncated
     cdef readonly str status
     cdef InputStream stream     # HTTP: to see whether a 100-continue body is still unsent
+    cdef bint broken            # a send failed: nothing more goes out
+    cdef bint expired           # the request is over (expire())
 
     def __cinit__(self, Conn conn, int mode, bint head_only, int minor=1,
                   bint keep_alive=False):
@@ -150,7 +152,13 @@ cdef class Response:
         self.keep_alive = keep_alive
         self.clen = -1
 
+    cdef void expire(self) noexcept:
+        """The request is over: its connection may already serve another."""
+        self.expired = True
+
     def start_response(self, status, headers, exc_info=None):
+        if self.expired:
+            raise RuntimeError("start_response() was called after its request ended")
         if exc_info is not None:
             try:
                 if self.head_sent:
@@ -204,9 +212,17 @@ cdef class Response:
         return b"".join(parts)
 
     cdef int _send(self, bytes data) except -1:
+        if self.broken:
+            # An application that caught the first failure must not go on as
+            # if the client had the bytes: the response is cut short for good
+            # (never kept alive with part of it missing).
+            raise ClientDisconnected("an earlier send of this response failed")
+        if self.stream is not None:
+            self.stream.no_continue = True
         try:
             self.conn._send(PyBytes_AS_STRING(data), len(data))
         except OSError as exc:
+            self.broken = self.truncated = True
             raise ClientDisconnected(
                 f"peer went away while sending the response: {exc}") from exc
         return 0
@@ -222,6 +238,8 @@ cdef class Response:
 
     def write(self, data):
         """The write() callable, and the sink for the iterable's items."""
+        if self.expired:
+            raise RuntimeError("write() was called after its request ended")
         if type(data) is not bytes:
             if isinstance(data, (bytearray, memoryview)):
                 data = bytes(data)
@@ -433,24 +451,30 @@ cdef class HttpApp(RequestHandler):
         response = Response(conn, MODE_HTTP, env["REQUEST_METHOD"] == "HEAD", h.minor,
                             h.keep_alive)
         response.stream = stream
-        complete = run_app(self.app, env, response)
-        access_log_request(env, response.code, response.body_sent)
-        if not complete or response.truncated or stream.bad:
-            return False
-        keep = response.keep_alive
-        if keep:
-            try:
-                keep = stream.drain(self.drain_limit)
-            except ClientDisconnected:
+        try:
+            complete = run_app(self.app, env, response)
+            access_log_request(env, response.code, response.body_sent)
+            if not complete or response.truncated or stream.bad:
                 return False
-        if not keep and not stream.done and not stream.pending_continue and c.fd >= 0:
-            # The body is still coming and the connection closes: a plain
-            # close would answer it with a reset that can destroy the end of
-            # the response in flight (the client's kernel drops what it had
-            # not delivered yet). Half-close and drop the rest for a moment.
-            with nogil:
-                linger_close_prepare(c.fd)
-        return keep
+            keep = response.keep_alive
+            if keep:
+                try:
+                    keep = stream.drain(self.drain_limit)
+                except OSError:  # a client gone or stalled while we drained
+                    return False
+            if not keep and not stream.done and not stream.pending_continue and c.fd >= 0:
+                # The body is still coming and the connection closes: a plain
+                # close would answer it with a reset that can destroy the end of
+                # the response in flight (the client's kernel drops what it had
+                # not delivered yet). Half-close and drop the rest for a moment.
+                with nogil:
+                    linger_close_prepare(c.fd)
+            return keep
+        finally:
+            # This thread's Conn serves the next connection: an application
+            # that kept wsgi.input or write() must not reach that one.
+            stream.expire()
+            response.expire()
 
     cdef bint _queue_expired(self, Conn conn, dict env) except? True:
         """queue-timeout on the HTTP side: only an upstream's X-Request-Start can

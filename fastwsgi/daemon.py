@@ -253,6 +253,10 @@ class Daemon:
             except RequestTimeout:
                 # Delivered late, between two requests: nothing left to interrupt.
                 request_end(slot)
+            except Exception:
+                # A failure while serving one connection (which serve() has
+                # closed) must not cost the process one of its threads.
+                log.exception("Unexpected error in HTTP worker thread %d; it goes on:", slot)
             except BaseException:
                 log.exception("HTTP worker thread failed:")
                 return

@@ -73,6 +73,12 @@ class InvalidRequestBody(ClientDisconnected):
     status = 400
 
 
+class RequestBodyTimeout(InvalidRequestBody):
+    """The client stopped sending its request body for socket-timeout."""
+
+    status = 408
+
+
 class RequestBodyTooLarge(InvalidRequestBody):
     """A chunked request body that grew past limit-request-body."""
 
