@@ -28,10 +28,6 @@ cdef enum:
     MODE_UWSGI = 0
     MODE_HTTP = 1
 
-cdef bytes _ERROR_500_UWSGI = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain"
-                               b"\r\nContent-Length: 22\r\n\r\nInternal Server Error\n")
-cdef bytes _ERROR_504_UWSGI = (b"HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain"
-                               b"\r\nContent-Length: 16\r\n\r\nGateway Timeout\n")
 cdef bytes _SERVER_LINE = b"Server: fastwsgi\r\n"
 cdef bytes _CRLF = b"\r\n"
 
@@ -85,6 +81,14 @@ def error_response(int status, bint keep_alive=False, int minor=1):
     return (f"HTTP/1.1 {status} {reason}\r\n".encode() + date_header() + _SERVER_LINE
             + b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode()
             + _CRLF + connection + _CRLF + body)
+
+
+cpdef bytes uwsgi_error_response(int status):
+    """A plain error response to the front-end (it adds Date and Server)."""
+    reason = _REASONS.get(status, "Error")
+    body = f"{reason}\n".encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 cdef class FileWrapper:
@@ -342,13 +346,12 @@ cdef class Response:
         self.head_sent = True
         if isinstance(exc, RequestTimeout):
             self.code = 504
-            data = error_response(504) if self.mode == MODE_HTTP else _ERROR_504_UWSGI
-        elif self.mode == MODE_HTTP:
-            self.code = exc.status if isinstance(exc, InvalidRequestBody) else 500
-            data = error_response(self.code)
+        elif isinstance(exc, InvalidRequestBody):
+            self.code = exc.status
         else:
             self.code = 500
-            data = _ERROR_500_UWSGI
+        data = error_response(self.code) if self.mode == MODE_HTTP \
+            else uwsgi_error_response(self.code)
         try:
             self.conn.sendall(data)
         except OSError:
@@ -585,7 +588,7 @@ cdef class UwsgiApp:
                    "queue-timeout (%gs); answered 504 without running the application.",
                    env.get("REQUEST_METHOD"), env.get("PATH_INFO"), wait, self.queue_timeout)
         try:
-            conn.sendall(_ERROR_504_UWSGI)
+            conn.sendall(uwsgi_error_response(504))
         except OSError:
             pass
         return True

@@ -23,6 +23,7 @@ import pytest
 from wsgi_start_response import BAD
 
 from fastwsgi._cext import encode_frame
+from fastwsgi.client import request_environ
 from fastwsgi.protocol import STREAM_VAR
 from tests.support.server import FastWSGI
 from tests.support.uwsgi_client import Response, parse_response, request
@@ -315,6 +316,27 @@ def test_write_callable_output_comes_first(sr_server: FastWSGI) -> None:
     resp = request("/write", socket_path=sr_server.socket_path)
     assert resp.status == 200
     assert resp.body == b"first-second-third"
+
+
+def test_stalled_body_is_408_with_one_line_not_an_application_error() -> None:
+    # The front-end sends 10 of 100 announced body bytes, then nothing: the
+    # app's read gives up after socket-timeout. That is the peer's stall, not
+    # an application failure: 408 and one line, no traceback, no 500.
+    with FastWSGI("wsgi_input:application", "--socket-timeout", "1") as server:
+        env = request_environ("/echo", "POST")
+        env["CONTENT_LENGTH"] = "100"
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(20)
+            sock.connect(server.socket_path)
+            sock.sendall(encode_frame(env) + b"0123456789")
+            raw = b""
+            while data := sock.recv(65536):
+                raw += data
+        assert parse_response(raw).status == 408, raw
+        lines = wait_for(lambda: [x for x in server.log().splitlines() if "[error]" in x],
+                         10, "the error line")
+        assert len(lines) == 1 and "Refused the body of POST /echo with 408" in lines[0], lines
+        assert "Traceback" not in server.log()
 
 
 def test_head_request_gets_no_body(sr_server: FastWSGI) -> None:
