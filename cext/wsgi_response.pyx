@@ -529,7 +529,7 @@ cdef class UwsgiApp:
         cdef double accepted_at = _time.time()
         cdef Conn conn = Conn(fd, self.socket_timeout)
         cdef InputStream stream = None
-        cdef Response response
+        cdef Response response = None
         cdef dict env
         cdef long long length, left
         cdef bint head_only
@@ -578,6 +578,12 @@ cdef class UwsgiApp:
             if left:
                 conn.discard(left if left > 0 else 1 << 62, self.linger)
             conn.close()
+            # An application that kept wsgi.input or write() gets an error
+            # from them now, not a closed connection's freed buffer.
+            if stream is not None:
+                stream.expire()
+            if response is not None:
+                response.expire()
 
     cdef bint _queue_expired(self, dict env, double accepted_at, Conn conn) except? True:
         """queue-timeout: answer 504 to a request that waited too long."""

@@ -339,6 +339,16 @@ def test_stalled_body_is_408_with_one_line_not_an_application_error() -> None:
         assert "Traceback" not in server.log()
 
 
+def test_kept_wsgi_input_and_write_expire_with_their_request() -> None:
+    # Kept past their request, they must raise, not touch the closed
+    # connection (its buffer is freed: that was a SIGSEGV of the daemon).
+    with FastWSGI("http_misuse:application", "--threads", "1") as server:
+        assert request("/stash", "POST", b"hello", socket_path=server.socket_path).body \
+            == b"stashed"
+        r = request("/use-stash", socket_path=server.socket_path, timeout=10)
+        assert r.body == b"read:RuntimeError write:RuntimeError", r
+
+
 def test_head_request_gets_no_body(sr_server: FastWSGI) -> None:
     resp = request("/write", method="HEAD", socket_path=sr_server.socket_path)
     assert resp.status == 200
