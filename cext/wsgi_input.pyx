@@ -89,11 +89,6 @@ cdef class InputStream:
         self.expired = True
         self.done = True
 
-    cdef int _usable(self) except -1:
-        if self.expired:
-            raise RuntimeError("wsgi.input was used after its request ended")
-        return 0
-
     cdef bint _chunk_ready(self) except -1:
         """Advance over chunk control lines; True when chunk data is next."""
         cdef Py_ssize_t r
@@ -173,13 +168,19 @@ cdef class InputStream:
         size = self._cap(size)
         return self._got(self.conn.take(size), size)
 
-    def read(self, size=-1):
-        """Read up to size bytes (all of the rest when size is -1 or None)."""
-        self._usable()
+    cdef object _for_app(self, bint line, size):
+        """One read for the application: refused once the request is over,
+        and a socket error comes out as the request-body error it is."""
+        if self.expired:
+            raise RuntimeError("wsgi.input was used after its request ended")
         try:
-            return self._read(size)
+            return self._readline(size) if line else self._read(size)
         except OSError as exc:
             raise _body_error(exc)
+
+    def read(self, size=-1):
+        """Read up to size bytes (all of the rest when size is -1 or None)."""
+        return self._for_app(False, size)
 
     cdef object _read(self, size):
         cdef Py_ssize_t n
@@ -215,11 +216,7 @@ cdef class InputStream:
 
     def readline(self, size=-1):
         """Read one line, LF included; at most size bytes when size >= 0."""
-        self._usable()
-        try:
-            return self._readline(size)
-        except OSError as exc:
-            raise _body_error(exc)
+        return self._for_app(True, size)
 
     cdef object _readline(self, size):
         cdef Py_ssize_t limit
