@@ -140,7 +140,6 @@ cdef struct relay:
     int phase
     int mode
     bint emit_ctrl
-    bint close_ends_body  # the client's response ends with the close (HTTP/1.0)
     long long resp_left
     chunk_state rcs
     long long resp_bytes
@@ -398,6 +397,12 @@ cdef int _transform(relay *r) noexcept nogil:
     return 0
 
 
+cdef inline bint _close_ends_body(relay *r) noexcept nogil:
+    """The client's response ends with the close (HTTP/1.0): an unframed body,
+    or a chunked one de-chunked on the way."""
+    return r.mode == M_CLOSE or (r.mode == M_CHUNKED and not r.emit_ctrl)
+
+
 cdef inline Py_ssize_t _as_is(relay *r) noexcept nogil:
     """How many of the daemon's buffered bytes go to the client unchanged: a
     Content-Length body (up to its end) or a close-delimited one. They are
@@ -495,7 +500,7 @@ cdef int relay_pump(relay *r) noexcept nogil:
                 return r.result_after_flush
             # A close-delimited response ends with the close: the rest of an
             # upload is not read first (the caller half-closes and lingers).
-            if r.req_done or r.drain_gave_up or r.close_ends_body:
+            if r.req_done or r.drain_gave_up or _close_ends_body(r):
                 return R_DONE
         # -- what it would wait for -----------------------------------------
         _compact_upstream(r)

@@ -236,7 +236,6 @@ cdef class RelayApp(RequestHandler):
                 framing = _TE_CHUNKED
             else:  # de-chunked: the close ends it
                 ex.keep = False
-                r.close_ends_body = True
         elif r.rh.content_length >= 0:
             mode = M_LENGTH
         elif ex.minor == 1:
@@ -245,7 +244,6 @@ cdef class RelayApp(RequestHandler):
         else:
             mode = M_CLOSE
             ex.keep = False
-            r.close_ends_body = True
         connection = (_EMPTY if ex.minor == 1 else _CONN_KEEP) if ex.keep else _CONN_CLOSE
         n = write_client_head(r.obuf + r.oend, CLIENT_OUT_BUF - r.oend, r.ubuf + r.upos, &r.rh,
                               framing, connection)
