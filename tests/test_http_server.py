@@ -215,6 +215,21 @@ def test_unread_big_body_closes_after_a_complete_response(echo: HttpServer) -> N
     assert (r.status, r.header("X-Path"), r.body) == (200, "/unread-big?noread", b"")
 
 
+def test_unread_chunked_body_says_connection_close(echo: HttpServer) -> None:
+    # A chunked body's size is unknown until its end: unread, the response
+    # must announce the close it ends with, never promise keep-alive and then
+    # close because the drain gave up.
+    chunk = b"%x\r\n%s\r\n" % (1 << 16, b"y" * (1 << 16))
+    with echo.connect() as sock:
+        sock.sendall(b"POST /unread-chunked?noread HTTP/1.1\r\nHost: t\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 3)
+        reader = Reader(sock)
+        r = reader.response()
+        assert (r.status, r.header("X-Path"), r.header("Connection")) == \
+            (200, "/unread-chunked?noread", "close")
+        assert reader.closed()
+
+
 # -- request bodies --------------------------------------------------------------
 
 def test_content_length_body_is_echoed(echo: HttpServer) -> None:
