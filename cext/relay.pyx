@@ -21,8 +21,11 @@
 #    the body never waits for the response, so no pair of socket buffer
 #    sizes and no application (reading its body or not) can deadlock it.
 #    Body bytes go from the client's buffer straight to the daemon; a chunked
-#    body is de-chunked on the way (chunk_ctrl). Bytes read from the client
-#    past the body stay in its buffer: they are the next pipelined request.
+#    body is de-chunked on the way (chunk_ctrl). Once the buffer is empty,
+#    the rest of a big Content-Length body goes through a pipe, spliced from
+#    socket to socket (splice.pyx), never more than the body. Bytes read from
+#    the client past the body stay in its buffer: they are the next
+#    pipelined request.
 #    The pump never waits: where it would, it returns R_AGAIN with the
 #    events it needs (ev_up, ev_c), the exchange is suspended in the event
 #    loop's epoll set, and whichever thread gets one of those events (or
@@ -66,6 +69,9 @@ DEF CHUNK_OVERHEAD = 24     # "%x\r\n" + "\r\n" for one wrapped chunk
 # doubles it; a waiting upload may so hold up to 2 MiB of kernel memory.
 DEF BIG_BODY = 131072
 DEF BODY_SNDBUF = 1048576
+# The rest of a Content-Length upload goes through a pipe (splice.pyx) once
+# the client's buffer is empty, if it is at least this big.
+DEF SPLICE_MIN = 131072
 
 cdef extern from "sys/un.h" nogil:
     struct sockaddr_un:
@@ -129,6 +135,7 @@ cdef struct relay:
     long long dropped
     long long drain_limit
     bint drain_gave_up
+    body_pipe req_pipe    # open: the rest of the body goes client -> pipe -> daemon
     # response: daemon -> client
     char *ubuf
     Py_ssize_t upos
@@ -190,11 +197,17 @@ cdef int _body_step(relay *r) noexcept nogil:
     cdef Py_ssize_t avail, n, k
     cdef ssize_t sent
     r.need_client = False
+    if r.req_pipe.is_open:
+        return _body_step_piped(r)
     while not r.req_done:
         if r.fpos < r.flen:
             return 0  # the frame goes first
         avail = c.rend - c.rpos
         if r.body_kind == B_LENGTH:
+            if avail == 0 and r.body_left >= SPLICE_MIN and not r.up_wr_dead \
+                    and pipe_open(&r.req_pipe):
+                r.need_client = True  # the rest comes through the pipe
+                return 0
             n = avail if avail < r.body_left else <Py_ssize_t>r.body_left
         else:
             while r.cs.state != CH_DATA:
@@ -243,6 +256,32 @@ cdef int _body_step(relay *r) noexcept nogil:
     return 0
 
 
+cdef int _body_step_piped(relay *r) noexcept nogil:
+    """_body_step once the body goes through the pipe: empty the pipe into the
+    daemon's socket (_recv_client fills it again only once it is empty)."""
+    cdef ssize_t sent
+    while r.req_pipe.held:
+        sent = pipe_flush(&r.req_pipe, r.ufd)
+        if sent > 0:
+            r.moved += sent
+        elif errno == EAGAIN:
+            return 0
+        else:
+            # The daemon stopped reading: what the pipe holds is dropped, and
+            # the rest of the body takes the buffered path, which drops it
+            # up to drain_limit.
+            r.up_wr_dead = True
+            r.dropped += r.req_pipe.held
+            pipe_close(&r.req_pipe)
+            return _body_step(r)
+    if r.body_left == 0:
+        r.req_done = True
+        pipe_close(&r.req_pipe)
+    else:
+        r.need_client = True
+    return 0
+
+
 cdef int _send_frame(relay *r) noexcept nogil:
     cdef ssize_t sent
     while r.fpos < r.flen and not r.up_wr_dead:
@@ -262,6 +301,20 @@ cdef int _recv_client(relay *r) noexcept nogil:
     """Read more of the body; 1 read, 0 nothing now, -1 the client went away."""
     cdef hconn *c = r.c
     cdef ssize_t got
+    if r.req_pipe.is_open:
+        if r.req_pipe.held:
+            return 0  # emptied into the daemon first (_body_step_piped)
+        # Never more than the body: what follows is the next request.
+        got = pipe_fill(&r.req_pipe, c.fd, r.body_left)
+        if got > 0:
+            r.body_left -= got
+            r.moved += got
+            note_activity()
+            return 1
+        if got == 0:
+            c.eof = True
+            return -1
+        return 0 if errno == EAGAIN else -1
     if hconn_make_room(c, 4096, False) < 0:
         return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
     while True:

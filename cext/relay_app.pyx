@@ -323,6 +323,7 @@ cdef void _release(hconn *c, Exchange ex) noexcept:
     if ex.r.ufd >= 0:
         close(ex.r.ufd)
         ex.r.ufd = -1
+    pipe_close(&ex.r.req_pipe)
     _give_buffer(&_ubufs, ex.r.ubuf)
     _give_buffer(&_obufs, ex.r.obuf)
     ex.r.ubuf = ex.r.obuf = NULL

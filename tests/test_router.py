@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -268,6 +269,40 @@ def test_16mib_answer_to_16mib_upload_read_first(fresh: list[RouterServer]) -> N
     assert r.status == 200 and len(r.body) == 16 * MiB
     assert r.header("X-Read") == str(16 * MiB)
     assert r.header("X-Sha") == hashlib.sha256(body).hexdigest()
+
+
+def test_big_upload_ends_where_its_length_says_before_a_pipelined_request(
+        router: RouterServer) -> None:
+    # Past the client's buffer, a big Content-Length body is spliced through
+    # a pipe: never more than the body, so the request behind it stays whole.
+    body = os.urandom(3 * MiB + 7)
+    with router.connect(timeout=30) as sock:
+        sock.sendall(post("/big-read?n=5", body) + post("/echo", b"after"))
+        reader = Reader(sock)
+        first, second = reader.response(), reader.response()
+    assert (first.status, first.body) == (200, b"xxxxx")
+    assert first.header("X-Read") == str(len(body))
+    assert first.header("X-Sha") == hashlib.sha256(body).hexdigest()
+    assert fields(second.body)["sha"] == hashlib.sha256(b"after").hexdigest()
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_client_gone_mid_upload_frees_the_daemon_thread(fresh: list[RouterServer],
+                                                         how: str) -> None:
+    # One daemon thread, reading a 16 MiB body of which 2 MiB came (most of
+    # it through the splice pipe). The client goes: the router must end the
+    # daemon's connection so the read fails, and the thread must take the
+    # next request long before socket-timeout would have freed it.
+    server = start(fresh, "--threads", "1", "--socket-timeout", "60")
+    with server.connect() as sock:
+        sock.sendall(b"POST /big-read?n=5 HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                     % (16 * MiB) + os.urandom(2 * MiB))
+        if how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with server.connect(timeout=20) as sock:
+        sock.sendall(post("/echo", b"next"))
+        r = Reader(sock).response()
+    assert fields(r.body)["len"] == "4"
 
 
 # -- failures --------------------------------------------------------------------

@@ -23,6 +23,7 @@ cdef extern from "unistd.h" nogil:
     ssize_t read(int fd, void *buf, size_t count)
     ssize_t write(int fd, const void *buf, size_t count)
     int close(int fd)
+    int pipe2(int *fds, int flags)
     long sysconf(int name)
     enum:
         _SC_PAGESIZE
@@ -142,10 +143,16 @@ cdef extern from "sys/timerfd.h" nogil:
 
 cdef extern from "fcntl.h" nogil:
     int fcntl(int fd, int cmd, ...)
+    # The offsets are loff_t *; only NULL is ever passed (sockets and pipes).
+    ssize_t splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len,
+                   unsigned int flags)
     enum:
         F_GETFL
         F_SETFL
         O_NONBLOCK
+        O_CLOEXEC
+        SPLICE_F_MOVE
+        SPLICE_F_NONBLOCK
 
 cdef extern from "pthread.h" nogil:
     ctypedef struct pthread_mutex_t:
