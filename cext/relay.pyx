@@ -136,6 +136,7 @@ cdef struct relay:
     long long drain_limit
     bint drain_gave_up
     body_pipe req_pipe    # open: the rest of the body goes client -> pipe -> daemon
+    bint no_splice        # the buffered path only, from now on
     # response: daemon -> client
     char *ubuf
     Py_ssize_t upos
@@ -205,9 +206,11 @@ cdef int _body_step(relay *r) noexcept nogil:
         avail = c.rend - c.rpos
         if r.body_kind == B_LENGTH:
             if avail == 0 and r.body_left >= SPLICE_MIN and not r.up_wr_dead \
-                    and pipe_open(&r.req_pipe):
-                r.need_client = True  # the rest comes through the pipe
-                return 0
+                    and not r.no_splice:
+                if pipe_open(&r.req_pipe):
+                    r.need_client = True  # the rest comes through the pipe
+                    return 0
+                r.no_splice = True  # no pipe to be had (per-user limits, EMFILE)
             n = avail if avail < r.body_left else <Py_ssize_t>r.body_left
         else:
             while r.cs.state != CH_DATA:
@@ -268,11 +271,14 @@ cdef int _body_step_piped(relay *r) noexcept nogil:
             return 0
         else:
             # The daemon stopped reading: what the pipe holds is dropped, and
-            # the rest of the body takes the buffered path, which drops it
-            # up to drain_limit.
+            # the rest of the body, if any, takes the buffered path, which
+            # drops it up to drain_limit.
             r.up_wr_dead = True
             r.dropped += r.req_pipe.held
             pipe_close(&r.req_pipe)
+            if r.body_left == 0:
+                r.req_done = True
+                return 0
             return _body_step(r)
     if r.body_left == 0:
         r.req_done = True
@@ -602,12 +608,23 @@ cdef int relay_pump(relay *r) noexcept nogil:
 cdef int relay_on_ready(relay *r) noexcept nogil:
     """After a wakeup for the events of the last R_AGAIN: do the reads they
     were for (non-blocking). 0, or the code that ends the exchange."""
+    cdef int k
     if r.ev_up & POLLIN and r.phase != P_DONE and not r.up_eof:
         if _recv_upstream(r) < 0:
             return R_UP_ERROR
     if r.ev_c & POLLIN and not r.req_done and r.need_client and not r.drain_gave_up:
-        if _recv_client(r) < 0:
+        k = _recv_client(r)
+        if k < 0:
             return R_CLIENT_GONE
+        if k == 0 and r.req_pipe.is_open and r.req_pipe.held == 0:
+            # Readable, yet splice moved nothing: the stream is at TCP urgent
+            # data, which splice never passes (recv steps over it). Waiting
+            # again would wake at once, for ever; the rest goes the buffered
+            # way. (After a socket-timeout wakeup this is harmless.)
+            pipe_close(&r.req_pipe)
+            r.no_splice = True
+            if _recv_client(r) < 0:
+                return R_CLIENT_GONE
     return 0
 
 
