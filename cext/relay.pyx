@@ -314,28 +314,23 @@ cdef int _recv_client(relay *r) noexcept nogil:
         got = pipe_fill(&r.req_pipe, c.fd, r.body_left)
         if got > 0:
             r.body_left -= got
-            r.moved += got
-            note_activity()
-            return 1
-        if got == 0:
-            c.eof = True
-            return -1
-        return 0 if errno == EAGAIN else -1
-    if hconn_make_room(c, 4096, False) < 0:
-        return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
-    while True:
-        got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
+    else:
+        if hconn_make_room(c, 4096, False) < 0:
+            return 0  # a chunk line longer than the buffer: chunk_ctrl refuses it
+        while True:
+            got = recv(c.fd, c.buf + c.rend, c.cap - c.rend, 0)
+            if got >= 0 or errno != EINTR:
+                break
         if got > 0:
             c.rend += got
-            r.moved += got
-            note_activity()
-            return 1
-        if got == 0:
-            c.eof = True
-            return -1
-        if errno == EINTR:
-            continue
-        return 0 if errno == EAGAIN else -1
+    if got > 0:
+        r.moved += got
+        note_activity()
+        return 1
+    if got == 0:
+        c.eof = True
+        return -1
+    return 0 if errno == EAGAIN else -1
 
 
 cdef inline void _compact_upstream(relay *r) noexcept nogil:
