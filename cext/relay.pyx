@@ -611,11 +611,13 @@ cdef int relay_on_ready(relay *r) noexcept nogil:
         k = _recv_client(r)
         if k < 0:
             return R_CLIENT_GONE
-        if k == 0 and r.req_pipe.is_open and r.req_pipe.held == 0:
-            # Readable, yet splice moved nothing: the stream is at TCP urgent
-            # data, which splice never passes (recv steps over it). Waiting
-            # again would wake at once, for ever; the rest goes the buffered
-            # way. (After a socket-timeout wakeup this is harmless.)
+        if k == 0 and r.req_pipe.is_open and r.req_pipe.held == 0 \
+                and sockatmark(r.cfd) == 1:
+            # splice moved nothing because the stream is at TCP urgent data,
+            # which splice never passes (recv steps over it), while poll says
+            # readable: waiting again would wake at once, for ever. The rest
+            # goes the buffered way. (Only then: a wakeup by the daemon's
+            # socket or by socket-timeout also finds nothing to splice.)
             pipe_close(&r.req_pipe)
             r.no_splice = True
             if _recv_client(r) < 0:

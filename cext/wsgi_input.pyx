@@ -89,6 +89,35 @@ cdef class InputStream:
         self.expired = True
         self.done = True
 
+    cdef bint drain_buffered(self) noexcept:
+        """Drop what of an unread chunked body the connection's buffer already
+        holds, without reading the socket; False if its end is not there (a
+        small body sent whole with its head still keeps the connection). Any
+        other body: True, its drain is sized by remaining."""
+        cdef hconn *c = self.conn.c
+        cdef Py_ssize_t n
+        if not self.chunked or self.pending_continue or self.expired:
+            return True
+        while not self.done:
+            n = c.rend - c.rpos
+            if self.cs.state == CH_DATA:
+                if n > self.cs.remaining:
+                    n = <Py_ssize_t>self.cs.remaining
+                if n == 0:
+                    return False
+                c.rpos += n
+                self.cs.remaining -= n
+                if self.cs.remaining == 0:
+                    self.cs.state = CH_DATA_CRLF
+            elif self.cs.state == CH_DONE:
+                self.done = True
+            else:
+                n = chunk_ctrl(&self.cs, c.buf + c.rpos, n)
+                if n <= 0:
+                    return False  # more is still to come, or malformed: not ours to judge here
+                c.rpos += n
+        return True
+
     cdef bint _chunk_ready(self) except -1:
         """Advance over chunk control lines; True when chunk data is next."""
         cdef Py_ssize_t r

@@ -204,12 +204,12 @@ cdef class Response:
                 self.keep_alive = False
         if self.stream is not None and (self.stream.pending_continue
                                         or self.stream.remaining > DRAIN_LIMIT
-                                        or (self.stream.chunked and not self.stream.done)):
+                                        or not self.stream.drain_buffered()):
             # The client still waits for permission to send its body, or more
             # of it is unread than is worth draining, or a chunked body is
-            # unread and its size unknown (a drain that gave up after the
-            # head promised keep-alive would close without saying so): this
-            # connection ends with this response, and says so.
+            # unread past what is buffered and its size unknown (a drain that
+            # gave up after the head promised keep-alive would close without
+            # saying so): this connection ends with this response, and says so.
             self.keep_alive = False
         if not self.keep_alive:
             parts.append(b"Connection: close\r\n")

@@ -230,6 +230,19 @@ def test_unread_chunked_body_says_connection_close(echo: HttpServer) -> None:
         assert reader.closed()
 
 
+@pytest.mark.parametrize("chunks", [b"0\r\n\r\n", b"5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n"],
+                         ids=["empty", "small"])
+def test_unread_chunked_body_sent_whole_keeps_the_connection(echo: HttpServer,
+                                                             chunks: bytes) -> None:
+    with echo.connect() as sock:
+        sock.sendall(b"POST /unread-small-chunked?noread HTTP/1.1\r\nHost: t\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunks + get("/after"))
+        reader = Reader(sock)
+        first, second = reader.response(), reader.response()
+    assert (first.status, first.header("Connection")) == (200, None)
+    assert second.header("X-Path") == "/after?"
+
+
 # -- request bodies --------------------------------------------------------------
 
 def test_content_length_body_is_echoed(echo: HttpServer) -> None:

@@ -39,6 +39,7 @@ cdef extern from "sys/socket.h" nogil:
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     int accept4(int fd, sockaddr *addr, socklen_t *addrlen, int flags)
     int shutdown(int fd, int how)
+    int sockatmark(int fd)
     int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
     struct iovec:
         void *iov_base
