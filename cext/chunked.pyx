@@ -148,6 +148,29 @@ class ChunkedError(ValueError):
     """A malformed chunked body: answered 400, and the connection closed."""
 
 
+cdef Py_ssize_t chunk_skip(chunk_state *s, const char *p, Py_ssize_t n) noexcept nogil:
+    """Pass over framing and data in p[:n] without delivering the data, up to
+    the body's end (s.state CH_DONE) or the end of p: bytes consumed, or -1
+    (malformed; s.why says why)."""
+    cdef Py_ssize_t pos = 0, k
+    while s.state != CH_DONE:
+        if s.state == CH_DATA:
+            k = n - pos if n - pos < s.remaining else <Py_ssize_t>s.remaining
+            if k == 0:
+                break
+            s.remaining -= k
+            if s.remaining == 0:
+                s.state = CH_DATA_CRLF
+        else:
+            k = chunk_ctrl(s, p + pos, n - pos)
+            if k < 0:
+                return -1
+            if k == 0:
+                break
+        pos += k
+    return pos
+
+
 cdef class ChunkedDecoder:
     """Sans-IO wrapper of the decoder, for tests and tools.
 

@@ -205,6 +205,9 @@ cdef int _body_step(relay *r) noexcept nogil:
             return 0  # the frame goes first
         avail = c.rend - c.rpos
         if r.body_kind == B_LENGTH:
+            if r.body_left == 0:  # (all of it went through the pipe)
+                r.req_done = True
+                return 0
             if avail == 0 and r.body_left >= SPLICE_MIN and not r.up_wr_dead \
                     and not r.no_splice:
                 if pipe_open(&r.req_pipe):
@@ -270,22 +273,16 @@ cdef int _body_step_piped(relay *r) noexcept nogil:
         elif errno == EAGAIN:
             return 0
         else:
-            # The daemon stopped reading: what the pipe holds is dropped, and
-            # the rest of the body, if any, takes the buffered path, which
-            # drops it up to drain_limit.
+            # The daemon stopped reading: what the pipe holds is dropped.
             r.up_wr_dead = True
             r.dropped += r.req_pipe.held
-            pipe_close(&r.req_pipe)
-            if r.body_left == 0:
-                r.req_done = True
-                return 0
-            return _body_step(r)
-    if r.body_left == 0:
-        r.req_done = True
-        pipe_close(&r.req_pipe)
-    else:
-        r.need_client = True
-    return 0
+            break
+    if r.body_left and not r.up_wr_dead:
+        r.need_client = True  # the pipe is empty: _recv_client fills it
+        return 0
+    # The body's end, or the rest dropped the buffered way (up to drain_limit).
+    pipe_close(&r.req_pipe)
+    return _body_step(r)
 
 
 cdef int _send_frame(relay *r) noexcept nogil:

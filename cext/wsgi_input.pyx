@@ -96,27 +96,14 @@ cdef class InputStream:
         other body: True, its drain is sized by remaining."""
         cdef hconn *c = self.conn.c
         cdef Py_ssize_t n
-        if not self.chunked or self.pending_continue or self.expired:
+        if not self.chunked or self.done:
             return True
-        while not self.done:
-            n = c.rend - c.rpos
-            if self.cs.state == CH_DATA:
-                if n > self.cs.remaining:
-                    n = <Py_ssize_t>self.cs.remaining
-                if n == 0:
-                    return False
-                c.rpos += n
-                self.cs.remaining -= n
-                if self.cs.remaining == 0:
-                    self.cs.state = CH_DATA_CRLF
-            elif self.cs.state == CH_DONE:
-                self.done = True
-            else:
-                n = chunk_ctrl(&self.cs, c.buf + c.rpos, n)
-                if n <= 0:
-                    return False  # more is still to come, or malformed: not ours to judge here
-                c.rpos += n
-        return True
+        n = chunk_skip(&self.cs, c.buf + c.rpos, c.rend - c.rpos)
+        if n < 0:
+            return False  # malformed: not ours to judge here; the connection closes
+        c.rpos += n
+        self.done = self.cs.state == CH_DONE
+        return self.done
 
     cdef bint _chunk_ready(self) except -1:
         """Advance over chunk control lines; True when chunk data is next."""

@@ -300,6 +300,7 @@ def test_urgent_byte_inside_a_big_upload_is_stepped_over(router: RouterServer) -
     assert (r.status, r.header("X-Read")) == (200, str(2 * len(half)))
     assert r.header("X-Sha") == hashlib.sha256(half + half).hexdigest()
 
+
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_client_gone_mid_upload_frees_the_daemon_thread(fresh: list[RouterServer],
                                                          how: str) -> None:
@@ -478,6 +479,7 @@ def test_daemon_closing_on_the_last_piped_bytes_keeps_the_connection(
     finally:
         daemon.close()
     assert b"GET /y " not in daemon.frames[0] and b"/y" in daemon.frames[1]
+
 
 # A body the size of several relay buffers, so that it goes out in many sends.
 STAND_IN_BODY = os.urandom(3 * MiB + 12345)
