@@ -12,6 +12,10 @@ cdef struct hconn:
     Py_ssize_t rpos
     Py_ssize_t rend
     bint eof
+    # uwsgi connections: the SO_SNDBUF set once more than grow_left bytes
+    # were sent (0 = never; sockio.pyx, Conn.grow_sndbuf_after).
+    int grow_sndbuf
+    long long grow_left
     # Event-loop fields (http_loop.pyx); unused by uwsgi connections.
     unsigned int gen        # tells a reused fd number from the old connection
     int state               # PARKED or TAKEN, changed under the loop's lock

@@ -321,6 +321,20 @@ cdef class Conn:
         """Up to n bytes (b'' at EOF); waits up to the timeout."""
         return self.take(n)
 
+    cdef void grow_sndbuf_after(self, int size, long long after) noexcept:
+        """Raise SO_SNDBUF to size once more than `after` bytes were sent:
+        an AF_UNIX socket has no autotuning, so a big response would else go
+        in steps of the default (about 200 KiB), each a wait for the reader."""
+        self.c.grow_sndbuf = size
+        self.c.grow_left = after
+
+    cdef inline void _note_send(self, long long n) noexcept:
+        if self.c.grow_sndbuf:
+            self.c.grow_left -= n
+            if n < 0 or self.c.grow_left < 0:
+                setsockopt(self.c.fd, SOL_SOCKET, SO_SNDBUF, &self.c.grow_sndbuf, sizeof(int))
+                self.c.grow_sndbuf = 0
+
     def sendall(self, data):
         """Send every byte of data (bytes-like), waiting up to the timeout per stall."""
         cdef const unsigned char[::1] view = data
@@ -332,6 +346,7 @@ cdef class Conn:
         cdef int err = 0
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
+        self._note_send(n)
         # Small sends first try without releasing the GIL: a non-blocking
         # send that fits the socket buffer is cheaper than a GIL round trip.
         if n <= GIL_HELD_SEND:
@@ -366,6 +381,7 @@ cdef class Conn:
         cdef size_t step
         if self.c.fd < 0:
             raise OSError(EBADF, "connection is closed")
+        self._note_send(count)  # count < 0 (to EOF): as big as it gets
         with nogil:
             while count < 0 or total < count:
                 step = 1 << 30 if count < 0 else <size_t>min(count - total, 1 << 30)

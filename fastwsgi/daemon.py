@@ -159,7 +159,7 @@ class Daemon:
         else:
             self.acceptor = Acceptor(fds, cfg.receive_buffer_size, cfg.send_buffer_size)
             self.uwsgi = UwsgiApp(self.app, self.base, cfg.socket_timeout, self.queue_timeout,
-                                  waited, LINGER_SECONDS)
+                                  waited, LINGER_SECONDS, cfg.send_buffer_size)
             target = self._worker
         workers = [threading.Thread(target=target, args=(i,), name=f"wsgi-{i}",
                                     daemon=True) for i in range(cfg.threads)]

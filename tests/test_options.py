@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import array
 import ast
+import fcntl
 import grp
 import os
 import pwd
 import shutil
+import socket
 import subprocess
+import termios
 import uuid
 
 import pytest
 
 from fastwsgi import cli
+from fastwsgi._cext import encode_frame
+from fastwsgi.client import request_environ
 from tests.support.server import short_tmpdir
-from tests.support.uwsgi_client import request
+from tests.support.uwsgi_client import parse_response, request
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change identity")
@@ -144,6 +151,46 @@ def test_buffer_sizes_on_listening_and_accepted_sockets(fastwsgi_server):
     assert bufs["conn"] == (2 * 65536, 2 * 98304)
     default = fastwsgi_server("options_app:application", "--threads", "1")
     assert probe(default, "bufs")["bufs"]["conn"][0] != 2 * 65536
+
+
+def _bufs_after_sending(server, n: int) -> tuple[int, int]:
+    response = request("/", query=f"send={n}", socket_path=server.socket_path)
+    assert response.status == 200 and response.body[:n] == b"." * n, response.raw[:200]
+    return ast.literal_eval(response.body[n:].decode())["bufs"]["conn"]
+
+
+def test_a_big_response_raises_the_send_buffer_unless_send_buffer_size_is_set(fastwsgi_server):
+    with open("/proc/sys/net/core/wmem_max") as f:
+        grown = 2 * min(1 << 20, int(f.read()))  # the kernel caps, then doubles
+    server = fastwsgi_server("options_app:application", "--threads", "1")
+    assert _bufs_after_sending(server, 65536)[1] != grown  # 128 KiB or less: the OS default
+    assert _bufs_after_sending(server, 1 << 20)[1] == grown
+    fixed = fastwsgi_server("options_app:application", "--threads", "1",
+                            "--send-buffer-size", "98304")
+    assert _bufs_after_sending(fixed, 1 << 20)[1] == 2 * 98304
+
+
+def test_a_big_response_is_handed_over_while_the_front_end_reads_nothing(fastwsgi_server):
+    # The OS default SO_SNDBUF (wmem_default, about 208 KiB) would stop the
+    # daemon at about 200 KiB until the front-end read; the grown one takes
+    # more than 300 KiB even where wmem_max is that same default.
+    server = fastwsgi_server("options_app:application", "--threads", "1")
+    n = 1 << 20
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(server.socket_path)
+        s.sendall(encode_frame(request_environ("/", query=f"send={n}")))
+        wait_for(lambda: _unread(s) > 300 * 1024, 10, "the daemon to queue 300 KiB unread")
+        data = b""
+        while chunk := s.recv(1 << 16):
+            data += chunk
+    assert parse_response(data).body[:n] == b"." * n
+
+
+def _unread(s: socket.socket) -> int:
+    count = array.array("i", [0])
+    fcntl.ioctl(s.fileno(), termios.FIONREAD, count)
+    return count[0]
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -8,6 +8,9 @@ Queries (any combination, joined with &): create=PATH (a file, to show the
 umask), stack (this worker thread's stack size), bufs (SO_RCVBUF/SO_SNDBUF of
 the listening and of the accepted socket), regain (try setuid(0)), malloc
 (whether a 2 MiB malloc() gets its own mmap()).
+
+send=N alone: N bytes of b"." in 64 KiB pieces without a Content-Length,
+then the report of bufs taken once they were sent.
 """
 
 import os
@@ -60,7 +63,17 @@ def _malloc_mmapped() -> bool:
         libc.free(block)
 
 
+def _send_then_report(n: int):
+    for done in range(0, n, 65536):
+        yield b"." * min(65536, n - done)
+    yield repr({"bufs": _buffers()}).encode()
+
+
 def application(environ, start_response):
+    name, _, value = environ["QUERY_STRING"].partition("=")
+    if name == "send":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _send_then_report(int(value))
     report = {
         "pid": os.getpid(),
         "cwd": os.getcwd(),
