@@ -161,9 +161,11 @@ cdef struct relay:
     long long moved       # bytes moved by any socket call: only ever grows
 
 
-cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int *err) noexcept nogil:
+cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int grow_sndbuf,
+                       int *err) noexcept nogil:
     """One non-blocking connect to the group socket: the fd, or -1 with err
-    set (EAGAIN or ECONNREFUSED are retried by the caller: theory, rule 2)."""
+    set (EAGAIN or ECONNREFUSED are retried by the caller: theory, rule 2).
+    sndbuf is set as it is; grow_sndbuf (BODY_SNDBUF) only raises it."""
     cdef sockaddr_un addr
     cdef int fd, e
     cdef size_t n = strlen(path)
@@ -182,6 +184,8 @@ cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int *err) noexc
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int))
         if sndbuf:
             setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(int))
+        elif grow_sndbuf:
+            sndbuf_at_least(fd, grow_sndbuf)
         if connect(fd, <sockaddr *>&addr, sizeof(addr)) == 0:
             return fd
         e = errno

@@ -162,11 +162,11 @@ cdef class RelayApp(RequestHandler):
         """One connect attempt; on a full backlog or a refusal the exchange
         waits for its next attempt suspended in the event set (theory, rule 2)."""
         cdef relay *r = &ex.r
-        cdef int fd, err = 0, sndbuf = self.sndbuf
+        cdef int fd, err = 0, grow = 0
         cdef double left, step
-        if sndbuf == 0 and (r.body_kind == B_CHUNKED or r.body_left > BIG_BODY):
-            sndbuf = BODY_SNDBUF
-        fd = relay_connect(PyBytes_AS_STRING(self.path_b), self.rcvbuf, sndbuf, &err)
+        if self.sndbuf == 0 and (r.body_kind == B_CHUNKED or r.body_left > BIG_BODY):
+            grow = BODY_SNDBUF
+        fd = relay_connect(PyBytes_AS_STRING(self.path_b), self.rcvbuf, self.sndbuf, grow, &err)
         ex.attempts += 1
         if fd >= 0:
             ex.connecting = False

@@ -65,6 +65,17 @@ cdef int io_retry(int fd, int err, short events, int timeout_ms) noexcept nogil:
     return ETIMEDOUT if ready == 0 else errno
 
 
+cdef void sndbuf_at_least(int fd, int size) noexcept nogil:
+    """Ask for SO_SNDBUF = size (the kernel caps it at net.core.wmem_max,
+    then doubles it) unless the socket has that much already: a host whose
+    wmem_default is larger keeps its own."""
+    cdef int cur = 0
+    cdef socklen_t n = sizeof(int)
+    if getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &n) == 0 and cur >= 2 * size:
+        return
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int))
+
+
 DEF LINGER_MS = 2000        # drain unread request data before a close, at most
 DEF LINGER_BYTES = 1 << 26
 
@@ -330,10 +341,11 @@ cdef class Conn:
 
     cdef inline void _note_send(self, long long n) noexcept:
         if self.c.grow_sndbuf:
-            self.c.grow_left -= n
-            if n < 0 or self.c.grow_left < 0:
-                setsockopt(self.c.fd, SOL_SOCKET, SO_SNDBUF, &self.c.grow_sndbuf, sizeof(int))
+            if n < 0 or n > self.c.grow_left:
+                sndbuf_at_least(self.c.fd, self.c.grow_sndbuf)
                 self.c.grow_sndbuf = 0
+            else:
+                self.c.grow_left -= n
 
     def sendall(self, data):
         """Send every byte of data (bytes-like), waiting up to the timeout per stall."""

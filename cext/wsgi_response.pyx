@@ -506,12 +506,14 @@ cdef str _FRAMED_VAR = FRAMED_RESPONSE_VAR
 
 # Without send-buffer-size, a response over RESPONSE_SNDBUF_AFTER bytes goes
 # on through a SO_SNDBUF of RESPONSE_SNDBUF (capped at net.core.wmem_max, then
-# doubled), as the router does for a big upload (relay.pyx, BODY_SNDBUF):
-# with the default (about 200 KiB) the daemon stops every 200 KiB until the
-# router has read, a wakeup on each side each time. A 1 MiB POST echo through
-# the router, wrk -c64, 2 x 15: median 1,170 -> 1,345 req/s, the router's CPU
-# per request 700 -> 510 us. The memory is only taken while the router has
-# not read it: a response held up by a slow client holds up to 2 MiB.
+# doubled; never lowered), as the router does for a big upload (relay.pyx,
+# BODY_SNDBUF): with the default (about 200 KiB) the daemon stops every 200
+# KiB until the router has read, a wakeup on each side each time. A 1 MiB
+# POST echo through the router, wrk -c64, 2 x 15, eight runs each: median
+# 1,254 -> 1,443 req/s, the router's CPU per request 660 -> 470 us. The memory
+# is taken only while the front-end has not read it: each response it has not
+# read yet (one per front-end connection, not per daemon thread: the thread
+# moves on once its response is queued) can hold up to 2 MiB.
 DEF RESPONSE_SNDBUF = 1048576
 DEF RESPONSE_SNDBUF_AFTER = 131072
 

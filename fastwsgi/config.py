@@ -135,8 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
             "0 or bytes >= 512"),
     Setting("send-buffer-size", int, 0,
             "SO_SNDBUF of the group socket and of every connection it accepts (0 = OS "
-            "default, raised to 1 MiB once a response passes 128 KiB on a uwsgi "
-            "connection; a refusal by the OS is a warning)", _buffer_size,
+            "default, raised to 1 MiB, capped by net.core.wmem_max, once a response "
+            "passes 128 KiB on a uwsgi connection; a refusal by the OS is a warning)",
+            _buffer_size,
             "0 or bytes >= 512"),
     Setting("socket-user", str, None,
             "user the group socket is chowned to when started as root (the front-end's "
