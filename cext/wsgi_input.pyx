@@ -89,21 +89,19 @@ cdef class InputStream:
         self.expired = True
         self.done = True
 
-    cdef bint drain_buffered(self) noexcept:
-        """Drop what of an unread chunked body the connection's buffer already
-        holds, without reading the socket; False if its end is not there (a
-        small body sent whole with its head still keeps the connection). Any
-        other body: True, its drain is sized by remaining."""
+    cdef bint ends_in_buffer(self) noexcept:
+        """Whether what is left of the body is in the connection's buffer
+        already: a chunked body's end (found on a copy of its chunk state:
+        the application may still read it all); any other body: True, its
+        drain is sized by remaining. A small chunked body sent whole with its
+        head thus still keeps the connection."""
         cdef hconn *c = self.conn.c
-        cdef Py_ssize_t n
+        cdef chunk_state probe
         if not self.chunked or self.done:
             return True
-        n = chunk_skip(&self.cs, c.buf + c.rpos, c.rend - c.rpos)
-        if n < 0:
-            return False  # malformed: not ours to judge here; the connection closes
-        c.rpos += n
-        self.done = self.cs.state == CH_DONE
-        return self.done
+        probe = self.cs
+        return chunk_skip(&probe, c.buf + c.rpos, c.rend - c.rpos) >= 0 \
+            and probe.state == CH_DONE
 
     cdef bint _chunk_ready(self) except -1:
         """Advance over chunk control lines; True when chunk data is next."""

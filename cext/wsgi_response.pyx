@@ -204,7 +204,7 @@ cdef class Response:
                 self.keep_alive = False
         if self.stream is not None and (self.stream.pending_continue
                                         or self.stream.remaining > DRAIN_LIMIT
-                                        or not self.stream.drain_buffered()):
+                                        or not self.stream.ends_in_buffer()):
             # The client still waits for permission to send its body, or more
             # of it is unread than is worth draining, or a chunked body is
             # unread past what is buffered and its size unknown (a drain that

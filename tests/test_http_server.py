@@ -243,6 +243,30 @@ def test_unread_chunked_body_sent_whole_keeps_the_connection(echo: HttpServer,
     assert second.header("X-Path") == "/after?"
 
 
+BIG_CHUNKS = b"%x\r\n%s\r\n" % (1 << 16, b"z" * (1 << 16)) * 3 + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("chunks, body", [
+    (b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n", b"helloabc"),
+    (BIG_CHUNKS, b"z" * (3 << 16)),
+], ids=["whole", "partly-buffered"])
+def test_chunked_body_read_after_the_response_began_arrives_whole(echo: HttpServer, chunks: bytes,
+                                                                  body: bytes) -> None:
+    # Deciding the response's Connection header looks at the buffered body;
+    # it must not consume it: the application reads it after its first write.
+    # Only a body whose end was buffered then keeps the connection.
+    with echo.connect() as sock:
+        sock.sendall(b"POST /late-read?writefirst HTTP/1.1\r\nHost: t\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunks + get("/after"))
+        reader = Reader(sock)
+        first = reader.response()
+        whole = len(chunks) < 100
+        assert (first.status, first.body) == (200, b"<" + body)
+        assert first.header("Connection") == (None if whole else "close")
+        if whole:
+            assert reader.response().header("X-Path") == "/after?"
+
+
 # -- request bodies --------------------------------------------------------------
 
 def test_content_length_body_is_echoed(echo: HttpServer) -> None:
