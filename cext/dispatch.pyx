@@ -289,7 +289,8 @@ cdef class SiteApp(RequestHandler):
             return False
         access_log_request(env, 404, 0)
         try:
-            conn.sendall(error_response(404, True, h.minor))  # wsgi_response.pyx
+            conn.sendall(error_response(404, True, h.minor,  # wsgi_response.pyx
+                                        env.get("REQUEST_METHOD") == "HEAD"))
         except OSError:
             return False
         return True

@@ -24,7 +24,8 @@ cdef class RequestHandler:
         if the body was not read, so the close cannot reset the answer away."""
         access_log_request(env, status, 0)
         try:
-            conn.sendall(error_response(status))  # wsgi_response.pyx
+            conn.sendall(error_response(status, head_only=env is not None and  # wsgi_response.pyx
+                                        env.get("REQUEST_METHOD") == "HEAD"))
         except OSError:
             return 0
         if not body_read and c.fd >= 0:

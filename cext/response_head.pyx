@@ -80,6 +80,11 @@ cdef frozenset _HOP_BY_HOP = frozenset([
 cdef tuple _encode(bytes prefix, object status, object headers, bint http):
     cdef int code = parse_status(status)
     cdef int flags = 0
+    if code < 200:
+        # A 1xx is interim: sent as the response, a client would wait for
+        # the final one, or take the next request's for it.
+        raise ResponseError(f"status {status!r:.60} is interim (1xx): an application's "
+                            "response must have a final status (200-599)")
     cdef bytes lname
     cdef long long clen = -1
     if type(headers) is not list:
@@ -117,8 +122,12 @@ cdef tuple _encode(bytes prefix, object status, object headers, bint http):
         if lname == b"content-length":
             if not value.isdigit() or len(value) > 18:
                 raise ResponseError(f"Content-Length {value!r:.60} is not a byte count")
-            if clen >= 0 and clen != int(value):
-                raise ResponseError("conflicting Content-Length headers")
+            if clen >= 0:
+                if clen != int(value):
+                    raise ResponseError("conflicting Content-Length headers")
+                continue  # the same again: sent once
+            if code == 204:
+                continue  # a 204 has no content and must not say a length (RFC 9110 8.6)
             clen = int(value)
         out += name
         out += b": "

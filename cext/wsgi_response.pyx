@@ -67,9 +67,10 @@ def refuse_request(Conn conn, int status, str why):
         pass
 
 
-def error_response(int status, bint keep_alive=False, int minor=1):
+def error_response(int status, bint keep_alive=False, int minor=1, bint head_only=False):
     """A complete plain-text error response for the HTTP side (minor: the client's
-    HTTP/1.x, which says whether keeping the connection must be announced)."""
+    HTTP/1.x, which says whether keeping the connection must be announced;
+    head_only: the answer to a HEAD, its Content-Length without the body)."""
     reason = _REASONS.get(status, "Error")
     body = f"{reason}\n".encode()
     if not keep_alive:
@@ -80,7 +81,7 @@ def error_response(int status, bint keep_alive=False, int minor=1):
         connection = b""
     return (f"HTTP/1.1 {status} {reason}\r\n".encode() + date_header() + _SERVER_LINE
             + b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode()
-            + _CRLF + connection + _CRLF + body)
+            + _CRLF + connection + _CRLF + (b"" if head_only else body))
 
 
 cpdef bytes uwsgi_error_response(int status):
@@ -192,7 +193,9 @@ cdef class Response:
         if not self.flags & 2:
             parts.append(_SERVER_LINE)
         if self.clen < 0:
-            if total >= 0 and self.code >= 200 and self.code != 204 and self.code != 304:
+            # A HEAD answered with an empty body says nothing of GET's length.
+            if total >= 0 and self.code >= 200 and self.code != 204 and self.code != 304 \
+                    and not (self.head_only and total == 0):
                 self.clen = total
                 parts.append(b"Content-Length: %d\r\n" % total)
             elif self.bodyless:
@@ -353,7 +356,7 @@ cdef class Response:
             self.code = exc.status
         else:
             self.code = 500
-        data = error_response(self.code) if self.mode == MODE_HTTP \
+        data = error_response(self.code, head_only=self.head_only) if self.mode == MODE_HTTP \
             else uwsgi_error_response(self.code)
         try:
             self.conn.sendall(data)
@@ -492,7 +495,7 @@ cdef class HttpApp(RequestHandler):
                    "queue-timeout (%gs); answered 504 without running the application.",
                    env["REQUEST_METHOD"], env["PATH_INFO"], wait, self.queue_timeout)
         try:
-            conn.sendall(error_response(504))
+            conn.sendall(error_response(504, head_only=env["REQUEST_METHOD"] == "HEAD"))
         except OSError:
             pass
         access_log_request(env, 504, 0)

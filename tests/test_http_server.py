@@ -384,6 +384,32 @@ def test_no_body_statuses_keep_the_connection(framing: HttpServer, code: int) ->
         assert reader.response().body == b"alpha;beta;gamma;"
 
 
+def test_a_204_never_says_a_length_and_a_repeated_length_goes_once(framing: HttpServer) -> None:
+    with framing.connect() as sock:
+        sock.sendall(get("/status?code=204&cl=5") + get("/cl-twice"))
+        reader = Reader(sock)
+        no_content, twice = reader.response(), reader.response()
+    assert (no_content.status, no_content.header("Content-Length")) == (204, None)
+    assert (twice.all("Content-Length"), twice.body) == (["5"], b"hello")
+
+
+@pytest.mark.parametrize("code", [100, 101, 103])
+def test_an_interim_status_from_the_app_is_a_500(framing: HttpServer, code: int) -> None:
+    # Sent as the response, a 1xx would leave the client waiting for the
+    # final one, or taking the next request's response for it.
+    r = exchange(framing, get(f"/status?code={code}"))
+    assert (r.status, r.header("Connection")) == (500, "close")
+
+
+def test_head_answered_empty_gets_no_invented_length(framing: HttpServer) -> None:
+    with framing.connect() as sock:
+        sock.sendall(get("/empty-head").replace(b"GET", b"HEAD", 1) + get("/empty-head"))
+        reader = Reader(sock)
+        head, full = reader.response("HEAD"), reader.response()
+    assert (head.status, head.header("Content-Length"), head.body) == (200, None, b"")
+    assert (full.header("Content-Length"), full.body) == ("5", b"hello")
+
+
 def test_date_and_server_are_added(framing: HttpServer) -> None:
     r = exchange(framing, get("/list"))
     date = r.header("Date")
@@ -424,6 +450,15 @@ def test_exception_before_start_response_is_500_without_traceback(failing: HttpS
             b"Internal Server Error\n")
         assert reader.closed()
     wait_for(lambda: "raise-before-marker" in failing.log(), 5, "the traceback in the log")
+
+
+def test_an_error_answer_to_head_has_no_body(failing: HttpServer) -> None:
+    with failing.connect() as sock:
+        sock.sendall(get("/raise-before").replace(b"GET", b"HEAD", 1))
+        reader = Reader(sock)
+        r = reader.response("HEAD")
+        assert (r.status, r.header("Content-Length"), r.body) == (500, "22", b"")
+        assert reader.closed()  # nothing followed the head
 
 
 def test_exception_after_the_head_truncates_the_chunked_response(failing: HttpServer) -> None:

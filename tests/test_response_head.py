@@ -63,12 +63,26 @@ def test_latin1_and_tab_are_field_content() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [("200 OK", 200), ("100 Continue", 100), ("404 Not Found", 404), ("599 Custom", 599),
+    [("200 OK", 200), ("404 Not Found", 404), ("599 Custom", 599),
      ("301 ", 301), ("418 I'm a teapot", 418), ("500 Internal Server Error", 500)],
 )
 def test_parse_status(status: str, code: int) -> None:
     assert parse_status(status) == code
     assert encode_head(PREFIX, status, [])[0] == code
+
+
+@pytest.mark.parametrize("status", ["100 Continue", "101 Switching Protocols", "103 Early Hints"])
+def test_an_interim_status_is_no_response(status: str) -> None:
+    assert parse_status(status) == int(status[:3])  # a valid status, but not a final one
+    with pytest.raises(ResponseError, match="interim"):
+        encode_head(PREFIX, status, [])
+
+
+def test_content_length_repeated_goes_once_and_never_with_204() -> None:
+    assert encode_head(PREFIX, "200 OK", [("Content-Length", "5"), ("content-length", "5")]) \
+        == (200, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 5)
+    assert encode_head(PREFIX, "204 No Content", [("Content-Length", "5"), ("X", "y")]) \
+        == (204, b"HTTP/1.1 204 No Content\r\nX: y\r\n", -1)
 
 
 # --- invalid status ---------------------------------------------------------------

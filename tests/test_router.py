@@ -322,11 +322,12 @@ def test_client_gone_mid_upload_frees_the_daemon_thread(fresh: list[RouterServer
 
 # -- failures --------------------------------------------------------------------
 
-def _get(server: RouterServer, path: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+def _get(server: RouterServer, path: str, timeout: float = 20.0,  # type: ignore[no-untyped-def]
+         method: str = "GET"):
     with server.connect(timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         reader = Reader(sock)
-        response = reader.response()
+        response = reader.response(method)
         assert reader.closed()  # every error response closes the connection
         return response
 
@@ -356,8 +357,10 @@ def test_503_at_once_when_the_group_socket_is_missing(fresh: list[RouterServer])
     began = time.monotonic()
     r = _get(server, "/echo")
     assert r.status == 503 and time.monotonic() - began < 10
+    head = _get(server, "/echo", method="HEAD")  # closed right after its head: no body
+    assert (head.status, head.header("Content-Length"), head.body) == (503, "20", b"")
     lines = server.errors()
-    assert len(lines) == 1 and "Unable to connect to WSGI daemon process 'router_app'" in lines[0]
+    assert len(lines) == 2 and "Unable to connect to WSGI daemon process 'router_app'" in lines[0]
     assert "No such file or directory" in lines[0], lines
 
 
