@@ -244,6 +244,14 @@ cdef class RelayApp(RequestHandler):
         else:
             mode = M_CLOSE
             ex.keep = False
+        if ex.keep and not r.req_done and (r.body_kind == B_CHUNKED
+                                           or r.body_left > r.drain_limit):
+            # Much of the upload (or a chunked one, of unknown size) is still
+            # to come while the daemon answers: it may close without reading
+            # it, and the rest is not drained past drain_limit. Say the close
+            # now rather than promise keep-alive and then close, as the HTTP
+            # side does (wsgi_response.pyx, _complete_head).
+            ex.keep = False
         connection = (_EMPTY if ex.minor == 1 else _CONN_KEEP) if ex.keep else _CONN_CLOSE
         n = write_client_head(r.obuf + r.oend, CLIENT_OUT_BUF - r.oend, r.ubuf + r.upos, &r.rh,
                               framing, connection)

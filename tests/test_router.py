@@ -542,6 +542,27 @@ def _unfinished_upload(server: RouterServer, version: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_answer_before_a_big_upload_says_connection_close(fresh: list[RouterServer],
+                                                          framing: str) -> None:
+    # The daemon answers without reading: the upload's rest (over
+    # drain_limit, or chunked and unfinished) will not be drained, so the
+    # answer must say that the connection ends with it.
+    server = start(fresh, "--socket-timeout", "30")
+    daemon = StandInDaemon(server.group_socket,
+                           b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1)
+    framing_field = "Content-Length: 5242880" if framing == "length" else \
+        "Transfer-Encoding: chunked"
+    try:
+        with server.connect() as sock:
+            sock.sendall(f"POST /x HTTP/1.1\r\nHost: t\r\n{framing_field}\r\n\r\n".encode()
+                         + (b"0123456789" if framing == "length" else b"a\r\n0123456789\r\n"))
+            r = Reader(sock).response()
+        assert (r.status, r.body, r.header("Connection")) == (200, b"ok", "close")
+    finally:
+        daemon.close()
+
+
 def _read_to_close(sock: socket.socket) -> bytes:
     """Everything until the close; a close that waits for the server's
     socket-timeout fails here, on the client's shorter one."""
