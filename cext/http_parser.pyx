@@ -18,6 +18,9 @@
 #    obsolete line folding, whitespace before the colon and control
 #    characters in values are refused, so no two parsers (ours and a proxy's
 #    in front) can disagree about the message: no request smuggling.
+#    Host, which names the virtual host and so the routing, is given once
+#    and is a uri-host [":" port]; an absolute-form target's authority
+#    (valid, without userinfo) takes its place (RFC 9112 3.2, 3.2.2).
 # 4. head_environ() (with the GIL) turns the spans into CGI variables; only it
 #    allocates Python objects. Header names with '_' are dropped (they would
 #    be indistinguishable from '-' ones), and `Proxy` never becomes
@@ -63,6 +66,7 @@ cdef struct http_head:
 cdef unsigned char _HTOKEN[256]
 cdef unsigned char _HFIELD[256]
 cdef unsigned char _HTARGET[256]
+cdef unsigned char _HREGNAME[256]  # reg-name: unreserved, sub-delims, '%'
 cdef signed char _HEX[256]
 
 
@@ -75,6 +79,10 @@ cdef void _init_http_tables() noexcept:
         _HEX[c] = -1
     for c in b"!#$%&'*+-.^_`|~":
         _HTOKEN[c] = 1
+    for c in range(256):
+        _HREGNAME[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
+    for c in b"-._~!$&'()*+,;=%":
+        _HREGNAME[c] = 1
     for c in range(10):
         _HEX[48 + c] = c
     for c in range(6):
@@ -155,6 +163,31 @@ cdef void _connection_tokens(const char *p, Py_ssize_t n, int *close_, int *keep
             keep[0] = 1
 
 
+cdef bint _valid_host(const char *p, Py_ssize_t n) noexcept nogil:
+    """Host's value (or an absolute-form authority): uri-host [":" port]
+    (RFC 9112 3.2, RFC 3986 3.2.2): an IP literal in brackets or a reg-name
+    (an IPv4 address is one), then digits after a colon. Empty is valid for
+    Host; the caller refuses an empty authority."""
+    cdef Py_ssize_t i = 0
+    if n and p[0] == b'[':
+        i = 1
+        while i < n and p[i] != b']':
+            if not (_HEX[<unsigned char>p[i]] >= 0 or p[i] == b':' or p[i] == b'.'):
+                return False
+            i += 1
+        if i == n or i == 1:
+            return False
+        i += 1
+    else:
+        while i < n and _HREGNAME[<unsigned char>p[i]]:
+            i += 1
+    if i < n and p[i] == b':':
+        i += 1
+        while i < n and 48 <= <unsigned char>p[i] <= 57:
+            i += 1
+    return i == n
+
+
 cdef int _target_path(const char *p, http_head *h) noexcept nogil:
     """Find the path and query in the request target (origin or absolute form)."""
     cdef Py_ssize_t off = h.target.off, n = h.target.len, i, end = h.target.off + h.target.len
@@ -171,8 +204,17 @@ cdef int _target_path(const char *p, http_head *h) noexcept nogil:
     elif (n > 7 and _ieq(p + off, 7, b"http://", 7)) \
             or (n > 8 and _ieq(p + off, 8, b"https://", 8)):
         i = off + (7 if p[off + 4] == b':' else 8)
+        off = i
         while i < end and p[i] != b'/' and p[i] != b'?':
             i += 1
+        # RFC 9112 3.2.2: the target's authority, not Host, names the host
+        # (userinfo is refused, RFC 9110 4.2.4): it takes Host's place.
+        if i == off or not _valid_host(p + off, i - off):
+            _fail(h, 400, "invalid authority in an absolute-form target")
+            return -1
+        if h.host_index >= 0:
+            h.values[h.host_index].off = off
+            h.values[h.host_index].len = i - off
         off = i
     else:
         _fail(h, 400, "malformed request target")
@@ -333,6 +375,8 @@ cdef Py_ssize_t scan_head(const char *p, Py_ssize_t n, http_head *h) noexcept no
         elif _ieq(p + pos, colon - pos, b"host", 4):
             if h.host_index >= 0:
                 return _fail(h, 400, "more than one Host")
+            if not _valid_host(p + vs, ve - vs):
+                return _fail(h, 400, "invalid Host")
             h.host_index = h.nfields
         elif _ieq(p + pos, colon - pos, b"connection", 10):
             _connection_tokens(p + vs, ve - vs, &conn_close, &conn_keep)

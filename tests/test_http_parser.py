@@ -265,6 +265,14 @@ SPECIAL = {"content-length", "transfer-encoding", "host", "expect", "connection"
 
 names = st.text(TOKEN, min_size=1, max_size=12).filter(lambda n: n.lower() not in SPECIAL)
 values = st.text(FIELD_CHARS, max_size=30)
+REG_NAME = "-._~!$&'()*+,;=%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# uri-host [":" port]: a reg-name (IPv4 is one) or an IP literal, with OWS around.
+hosts = st.builds(lambda ows, host, port: ows + host + port + ows,
+                  st.sampled_from(["", " ", "\t"]),
+                  st.text(REG_NAME, max_size=20)
+                  | st.text("0123456789abcdefABCDEF:.", min_size=1, max_size=20).map(
+                      lambda a: f"[{a}]"),
+                  st.just("") | st.text("0123456789", max_size=5).map(lambda d: ":" + d))
 
 
 def cgi_key(name: str) -> str | None:
@@ -289,7 +297,7 @@ def valid_requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str], int]:
     minor = draw(st.sampled_from([0, 1]))
     fields = draw(st.lists(st.tuples(names, values), max_size=15))
     if minor == 1:
-        fields.insert(draw(st.integers(0, len(fields))), ("Host", draw(values)))
+        fields.insert(draw(st.integers(0, len(fields))), ("Host", draw(hosts)))
     target = path if query is None else f"{path}?{query}"
     lines = [f"{method} {target} HTTP/1.{minor}"] + [f"{n}:{v}" for n, v in fields]
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -106,6 +106,14 @@ GOOD: list[Good] = [
          env(path="/a/b/c", query="x=%20", uri="http://example.com:8080/a%2Fb/c?x=%20",
              HTTP_HOST="example.com:8080"),
          info()),
+    Good("absolute-form-authority-wins-over-host",  # RFC 9112 3.2.2
+         b"GET http://a.example:81/x HTTP/1.1\r\nHost: b.example\r\n\r\n",
+         env(path="/x", uri="http://a.example:81/x", HTTP_HOST="a.example:81"), info()),
+    Good("host-ip-literal-and-port",
+         b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", env(HTTP_HOST="[::1]:8080"), info()),
+    Good("host-ipv4-sub-delims-pct",
+         b"GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\nX: y\r\n\r\n",
+         env(HTTP_HOST="127.0.0.1:80", HTTP_X="y"), info()),
     Good("absolute-form-https-upper",
          b"DELETE HTTPS://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
          env("DELETE", "/x", uri="HTTPS://h/x", HTTP_HOST="h"), info()),
@@ -268,6 +276,14 @@ BAD: list[Bad] = [
     bad("missing-host-11", b"GET / HTTP/1.1\r\nX: y\r\n\r\n", 400),
     bad("two-hosts", REQ + b"Host: a\r\nHost: b\r\n\r\n", 400, b"Host: b\r\n"),
     bad("two-hosts-same-case-insensitive", REQ + b"Host: a\r\nhOST: a\r\n\r\n", 400, b"hOST: a\r\n"),
+    # RFC 9112 3.2: a Host that is not uri-host [":" port] is 400.
+    *[field(f"host-invalid-{tag}", b"Host: " + v, 400) for tag, v in [
+        ("space", b"a b"), ("slash", b"a/b"), ("userinfo", b"u@h"), ("port-letters", b"h:80x"),
+        ("two-colons", b"h:8:0"), ("unclosed-bracket", b"[::1"), ("empty-brackets", b"[]"),
+        ("after-bracket", b"[::1]x"), ("obs-text", b"h\xe9"), ("comma-list", b"a, b")]],
+    bad("absolute-form-empty-authority", b"GET http:///x HTTP/1.1\r\n" + END, 400),
+    bad("absolute-form-userinfo", b"GET http://u@h/x HTTP/1.1\r\n" + END, 400),
+    bad("absolute-form-bad-port", b"GET http://h:x/ HTTP/1.1\r\n" + END, 400),
     # Content-Length
     *[post(f"cl-{tag}", b"Content-Length: " + v + b"\r\n", 400) for tag, v in [
         ("plus", b"+5"), ("minus", b"-1"), ("hex", b"0x5"), ("inner-space", b"5 5"),
