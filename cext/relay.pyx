@@ -47,6 +47,10 @@
 #    socket-timeout -> 504. After the head, a daemon that stops short (its
 #    Content-Length or final chunk missing) or a timeout closes the client
 #    connection, so the truncation is visible: never a clean final chunk.
+#    A chunked upload whose next chunk would take it past
+#    limit-request-body -> 413 (a Content-Length one is refused before the
+#    connect), or a close once the response has begun; the daemon's side is
+#    closed, so its application sees a body cut short.
 # 6. If the daemon stops reading the body (the application did not read it
 #    and the daemon closed), the rest of the body is read from the client and
 #    dropped, up to drain_limit; past it the client connection is closed
@@ -115,6 +119,7 @@ cdef enum:
     R_BAD_BODY = 9       # the client's chunked body is malformed
     R_NOMEM = 10
     R_AGAIN = 11         # the pump would have to wait: ev_up / ev_c say for what
+    R_TOO_LARGE = 12     # the client's chunked body is over limit-request-body
 
 
 cdef struct relay:
@@ -129,6 +134,8 @@ cdef struct relay:
     int body_kind
     long long body_left
     chunk_state cs
+    long long body_limit  # limit-request-body for a chunked body (0 = none)
+    long long body_total  # de-chunked bytes of it taken so far
     bint need_client      # the body step needs more bytes from the client
     bint req_done         # the whole body was taken from the client
     bint up_wr_dead       # the daemon stopped reading: the body is dropped
@@ -197,7 +204,8 @@ cdef int relay_connect(const char *path, int rcvbuf, int sndbuf, int grow_sndbuf
 
 cdef int _body_step(relay *r) noexcept nogil:
     """Move request body bytes from the client's buffer to the daemon (or drop
-    them once the daemon stopped reading). 0 = nothing more now, -1 = bad body."""
+    them once the daemon stopped reading). 0 = nothing more now, -1 = bad body,
+    -2 = a chunked body over body_limit."""
     cdef hconn *c = r.c
     cdef Py_ssize_t avail, n, k
     cdef ssize_t sent
@@ -233,6 +241,9 @@ cdef int _body_step(relay *r) noexcept nogil:
                     r.need_client = True
                     return 0
                 c.rpos += k
+                if r.cs.state == CH_DATA and r.body_limit \
+                        and r.body_total + r.cs.remaining > r.body_limit:
+                    return -2  # refused on the chunk's size, before its data
             avail = c.rend - c.rpos
             n = avail if avail < r.cs.remaining else <Py_ssize_t>r.cs.remaining
         if n == 0:
@@ -261,6 +272,7 @@ cdef int _body_step(relay *r) noexcept nogil:
                 r.req_done = True
         else:
             r.cs.remaining -= sent
+            r.body_total += sent
             if r.cs.remaining == 0:
                 r.cs.state = CH_DATA_CRLF
     return 0
@@ -521,8 +533,9 @@ cdef int relay_pump(relay *r) noexcept nogil:
     while True:
         # -- progress without waiting ---------------------------------------
         _send_frame(r)
-        if _body_step(r) < 0:
-            return R_BAD_BODY
+        k = _body_step(r)
+        if k < 0:
+            return R_TOO_LARGE if k == -2 else R_BAD_BODY
         if r.phase == P_HEAD and r.uend > r.upos:
             hl = scan_response_head(r.ubuf + r.upos, r.uend - r.upos, &r.rh)
             if hl < 0:

@@ -146,6 +146,7 @@ cdef class RelayApp(RequestHandler):
         r.cs.state = CH_SIZE
         if h.chunked:
             r.body_kind = B_CHUNKED
+            r.body_limit = self.limit_request_body
         elif h.content_length > 0:
             r.body_kind = B_LENGTH
             r.body_left = h.content_length
@@ -288,6 +289,15 @@ cdef class RelayApp(RequestHandler):
                        r.cs.why.decode("ascii") if r.cs.why is not NULL else "bad chunked body")
             if not started:
                 self.answer(conn, c, 400, False, env)
+            return False
+        if rc == R_TOO_LARGE:
+            # The daemon's side of the upload is closed, not half-closed: its
+            # application sees a body cut short, never a complete one.
+            _log.error("Chunked request body is over limit-request-body (%d bytes): %s for "
+                       "%s %s.", r.body_limit, "the connection closed after the response began"
+                       if started else "413", method, path)
+            if not started:
+                self.answer(conn, c, 413, False, env)
             return False
         if started:
             if rc == R_TIMEOUT:

@@ -563,6 +563,23 @@ def test_answer_before_a_big_upload_says_connection_close(fresh: list[RouterServ
         daemon.close()
 
 
+def test_chunked_upload_over_limit_request_body_is_413(fresh: list[RouterServer]) -> None:
+    # A Content-Length is judged before the daemon is asked; a chunked body
+    # only as its chunks come: the one that would pass the limit is refused.
+    server = start(fresh, "--limit-request-body", "1000")
+    with server.connect() as sock:
+        sock.sendall(chunked("/echo", [b"a" * 600, b"b" * 300]))
+        r = Reader(sock).response()
+        assert fields(r.body)["len"] == "900"
+        sock.sendall(chunked("/echo", [b"a" * 600, b"b" * 600]))
+        reader = Reader(sock)
+        r = reader.response()
+        assert (r.status, r.header("Connection")) == (413, "close")
+        assert reader.closed()
+    lines = [line for line in server.errors() if "limit-request-body" in line]
+    assert len(lines) == 1 and "(1000 bytes): 413 for POST /echo" in lines[0], server.errors()
+
+
 def _read_to_close(sock: socket.socket) -> bytes:
     """Everything until the close; a close that waits for the server's
     socket-timeout fails here, on the client's shorter one."""
