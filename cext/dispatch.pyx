@@ -289,8 +289,7 @@ cdef class SiteApp(RequestHandler):
             return False
         access_log_request(env, 404, 0)
         try:
-            conn.sendall(error_response(404, True, h.minor,  # wsgi_response.pyx
-                                        env.get("REQUEST_METHOD") == "HEAD"))
+            conn.sendall(error_response(404, True, h.minor, asks_head(env)))  # wsgi_response.pyx
         except OSError:
             return False
         return True

@@ -3,6 +3,11 @@
 # (relay.pyx) relays the request to a daemon group's socket.
 
 
+cdef inline bint asks_head(dict env) noexcept:
+    """A HEAD request: its answers, errors too, carry no body."""
+    return env is not None and env.get("REQUEST_METHOD") == "HEAD"
+
+
 cdef class RequestHandler:
     """Base of the per-request handlers the HTTP event loop calls."""
     cdef list server_addresses       # per listener: (SERVER_NAME, SERVER_PORT)
@@ -24,8 +29,7 @@ cdef class RequestHandler:
         if the body was not read, so the close cannot reset the answer away."""
         access_log_request(env, status, 0)
         try:
-            conn.sendall(error_response(status, head_only=env is not None and  # wsgi_response.pyx
-                                        env.get("REQUEST_METHOD") == "HEAD"))
+            conn.sendall(error_response(status, head_only=asks_head(env)))  # wsgi_response.pyx
         except OSError:
             return 0
         if not body_read and c.fd >= 0:

@@ -76,11 +76,10 @@ cdef void _init_http_tables() noexcept:
         _HTOKEN[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
         _HFIELD[c] = c == 9 or (32 <= c <= 126) or c >= 128
         _HTARGET[c] = 33 <= c <= 126 and c != 35  # visible ASCII, no '#'
+        _HREGNAME[c] = _HTOKEN[c]  # alphanumerics; the rest below
         _HEX[c] = -1
     for c in b"!#$%&'*+-.^_`|~":
         _HTOKEN[c] = 1
-    for c in range(256):
-        _HREGNAME[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
     for c in b"-._~!$&'()*+,;=%":
         _HREGNAME[c] = 1
     for c in range(10):

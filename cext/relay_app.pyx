@@ -226,7 +226,7 @@ cdef class RelayApp(RequestHandler):
         cdef int mode, code = r.rh.code
         cdef bytes framing = _EMPTY, connection
         cdef Py_ssize_t n
-        cdef bint head_only = ex.env["REQUEST_METHOD"] == "HEAD"
+        cdef bint head_only = asks_head(ex.env)
         r.resp_left = r.rh.content_length
         if head_only or code < 200 or code == 204 or code == 304:
             mode = M_NONE

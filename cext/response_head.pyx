@@ -80,13 +80,13 @@ cdef frozenset _HOP_BY_HOP = frozenset([
 cdef tuple _encode(bytes prefix, object status, object headers, bint http):
     cdef int code = parse_status(status)
     cdef int flags = 0
+    cdef bytes lname
+    cdef long long clen = -1
     if code < 200:
         # A 1xx is interim: sent as the response, a client would wait for
         # the final one, or take the next request's for it.
         raise ResponseError(f"status {status!r:.60} is interim (1xx): an application's "
                             "response must have a final status (200-599)")
-    cdef bytes lname
-    cdef long long clen = -1
     if type(headers) is not list:
         raise ResponseError(f"headers must be a list, not {type(headers).__name__}")
     cdef bytearray out = bytearray(prefix)

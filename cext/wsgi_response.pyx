@@ -457,7 +457,7 @@ cdef class HttpApp(RequestHandler):
         env["wsgi.url_scheme"] = "http"
         env["wsgi.input"] = stream
         env["wsgi.input_terminated"] = True
-        response = Response(conn, MODE_HTTP, env["REQUEST_METHOD"] == "HEAD", h.minor,
+        response = Response(conn, MODE_HTTP, asks_head(env), h.minor,
                             h.keep_alive)
         response.stream = stream
         try:
@@ -495,7 +495,7 @@ cdef class HttpApp(RequestHandler):
                    "queue-timeout (%gs); answered 504 without running the application.",
                    env["REQUEST_METHOD"], env["PATH_INFO"], wait, self.queue_timeout)
         try:
-            conn.sendall(error_response(504, head_only=env["REQUEST_METHOD"] == "HEAD"))
+            conn.sendall(error_response(504, head_only=asks_head(env)))
         except OSError:
             pass
         access_log_request(env, 504, 0)
@@ -583,7 +583,7 @@ cdef class UwsgiApp:
             stream = InputStream(conn, length)
             if self.queue_timeout and self._queue_expired(env, accepted_at, conn):
                 return True
-            head_only = env.get("REQUEST_METHOD") == "HEAD"
+            head_only = asks_head(env)
             if env.pop(_FRAMED_VAR, None) == "1":
                 # fastwsgi's router: frame the body as HTTP does, so that a
                 # daemon dying mid-body is visible (fastwsgi/protocol.py).
